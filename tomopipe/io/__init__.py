@@ -1,0 +1,25 @@
+"""Streaming readers and a writer of raw tomography scans.
+
+Readers return a :class:`RawScan` of lazy dask arrays (projections, flats, darks in the file
+dtype, axis order (angle, row, col)) and angles in radians.  No reader loads a projection
+stack: chunks are read from the file when computed, by picklable slicers that open the file
+themselves, so the graphs also run on dask.distributed workers.
+
+Formats: Data Exchange HDF5 (:func:`read_dxchange`, :func:`write_dxchange`), NeXus NXtomo
+(:func:`read_nxtomo`), TIFF series (:func:`read_tiff_series`); :func:`read_scan` dispatches
+on the file suffix.
+"""
+
+from ._dxchange import read_dxchange, write_dxchange
+from ._nxtomo import read_nxtomo
+from ._scan import RawScan, read_scan
+from ._tiff import read_tiff_series
+
+__all__ = [
+    "RawScan",
+    "read_scan",
+    "read_dxchange",
+    "write_dxchange",
+    "read_nxtomo",
+    "read_tiff_series",
+]
