@@ -61,9 +61,10 @@ def project_ellipsoids(ellipsoids, theta, n_rows, n_cols, *, center=None, dtype=
         Projection angles in radians.
     n_rows, n_cols : int
         Detector size. Row ``i`` samples ``z = i + ½ − n_rows/2``; column ``j`` samples
-        ``s = j + ½ − center``.
+        ``s = j − center``.
     center : float, optional
-        Rotation-axis position on the detector, tomopy's convention (default ``n_cols/2``).
+        Rotation-axis position on the detector as a column index (tomopy's convention, see
+        :func:`tomopipe.recon`); default ``(n_cols − 1)/2``, the middle of the detector.
     dtype : numpy dtype
         Output dtype.
 
@@ -75,8 +76,8 @@ def project_ellipsoids(ellipsoids, theta, n_rows, n_cols, *, center=None, dtype=
     """
     theta = check_theta_radians(theta)
     if center is None:
-        center = n_cols / 2.0
-    s = np.arange(n_cols) + 0.5 - center
+        center = (n_cols - 1) / 2.0
+    s = np.arange(n_cols) - center
     z = np.arange(n_rows) + 0.5 - n_rows / 2.0
     out = np.zeros((theta.size, n_rows, n_cols), dtype=dtype)
     quadrics = [(e._quadric(), e.value) for e in ellipsoids]
@@ -109,8 +110,9 @@ def rasterize_ellipsoids(ellipsoids, shape, *, supersample=1):
     ----------
     ellipsoids : sequence of Ellipsoid
     shape : (n_z, n_y, n_x) tuple of int
-        Output shape; slice pixel ``(r, q)`` sits at ``x = q + ½ − n_x/2``,
-        ``y = n_y/2 − (r + ½)``, and slice ``k`` at ``z = k + ½ − n_z/2``.
+        Output shape; slice pixel ``(r, q)`` sits at ``x = q − n_x//2``,
+        ``y = (n_y − 1)//2 − r`` (tomopy's grid, as :func:`tomopipe.recon`), and slice ``k``
+        at ``z = k + ½ − n_z/2``.
     supersample : int
         Sub-samples per pixel and axis in the slice plane (area-averaging of edges).
 
@@ -123,8 +125,8 @@ def rasterize_ellipsoids(ellipsoids, shape, *, supersample=1):
     ss = int(supersample)
     off = (np.arange(ss) + 0.5) / ss - 0.5
     z = np.arange(nz) + 0.5 - nz / 2.0
-    y = (ny / 2.0 - (np.arange(ny) + 0.5))[:, None] - off[None, :]
-    x = (np.arange(nx) + 0.5 - nx / 2.0)[:, None] + off[None, :]
+    y = ((ny - 1) // 2 - np.arange(ny, dtype=np.float64))[:, None] - off[None, :]
+    x = (np.arange(nx, dtype=np.float64) - nx // 2)[:, None] + off[None, :]
     Z = z[:, None, None, None, None]
     Y = y[None, :, :, None, None]
     X = x[None, None, None, :, :]
