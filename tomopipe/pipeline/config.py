@@ -1,0 +1,206 @@
+"""Workflow files: YAML validated by pydantic; physical quantities carry their unit.
+
+An unknown or misspelled key is an error that names it (``extra="forbid"`` everywhere), and
+every quantity is written with its unit (``pixel_size: 0.88 um``), converted with pint.
+Relative paths in ``input`` are relative to the workflow file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Optional, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..errors import ConfigError
+from ..units import parse_quantity
+
+__all__ = ["Workflow", "load_workflow", "workflow_from_dict"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AngleRange(_Model):
+    """Evenly spaced angles for a TIFF series: ``start`` to ``stop`` with ``count`` steps."""
+
+    start: str = Field("0 deg", description="first angle, with unit")
+    stop: str = Field("180 deg", description="last angle (or end of the range), with unit")
+    count: Optional[int] = Field(None, description="number of projections (default: number of files)")
+    endpoint: bool = Field(False, description="whether `stop` is itself an angle of the scan")
+
+    @field_validator("start", "stop")
+    @classmethod
+    def _angle(cls, v, info):
+        parse_quantity(v, "rad", name=f"input.theta.{info.field_name}")
+        return v
+
+
+class InputConfig(_Model):
+    """Where the raw scan is."""
+
+    path: str = Field(..., description="file (DXchange/NXtomo .h5), TIFF glob, or 'sample:NAME'")
+    format: Literal["auto", "dxchange", "nxtomo", "tiff"] = "auto"
+    flats: Optional[str] = Field(None, description="TIFF series: glob of flat fields")
+    darks: Optional[str] = Field(None, description="TIFF series: glob of dark fields")
+    theta: Optional[AngleRange] = Field(None, description="TIFF series: projection angles")
+    flat_index: Optional[list[float]] = Field(
+        None, description="TIFF series: projection index at which each flat frame was taken"
+    )
+    rows: Optional[tuple[int, int]] = Field(None, description="detector rows [start, stop) to use")
+
+
+class GeometryConfig(_Model):
+    pixel_size: Optional[str] = Field(
+        None, description="detector pixel size in the sample plane (= voxel size), with unit"
+    )
+    center: Union[Literal["auto"], float] = Field(
+        "auto", description="rotation axis as a column index (tomopy's convention), or 'auto'"
+    )
+    center_method: Literal["vo", "pc"] = Field("vo", description="automatic centre: Vo or 0/180 phase correlation")
+
+    @field_validator("pixel_size")
+    @classmethod
+    def _px(cls, v):
+        if v is not None and parse_quantity(v, "cm", name="geometry.pixel_size") <= 0:
+            raise ValueError("must be positive")
+        return v
+
+
+class DezingerConfig(_Model):
+    size: int = Field(3, ge=3, description="median window (pixels)")
+    threshold: float = Field(..., gt=0, description="replace where value − median exceeds this (counts)")
+
+
+class NormalizeConfig(_Model):
+    flats: Literal["auto", "mean", "median", "interpolate"] = Field(
+        "auto", description="'interpolate' between flat series in angle; 'auto' does so when the input has several series"
+    )
+    dezinger: Optional[DezingerConfig] = None
+
+
+class PhaseConfig(_Model):
+    method: Literal["paganin"] = "paganin"
+    energy: str = Field(..., description="photon energy, with unit (e.g. '35 keV')")
+    distance: str = Field(..., description="sample-detector distance, with unit (e.g. '10 cm')")
+    delta_beta: float = Field(..., gt=0, description="δ/β of the dominant material")
+
+    @field_validator("energy")
+    @classmethod
+    def _e(cls, v):
+        parse_quantity(v, "keV", name="phase.energy")
+        return v
+
+    @field_validator("distance")
+    @classmethod
+    def _d(cls, v):
+        parse_quantity(v, "mm", name="phase.distance")
+        return v
+
+
+class StripeConfig(_Model):
+    method: Literal["none", "fw", "sorting"] = "none"
+    level: Optional[int] = Field(None, ge=1, description="fw: wavelet levels")
+    sigma: float = Field(2.0, gt=0, description="fw: damping of the Fourier filter")
+    wname: str = Field("db5", description="fw: wavelet")
+    size: Optional[int] = Field(None, ge=3, description="sorting: median filter size")
+
+
+class ReconConfig(_Model):
+    filter_name: Literal["none", "shepp", "cosine", "hann", "hamming", "ramlak", "parzen", "butterworth"] = "shepp"
+    filter_par: Optional[tuple[float, float]] = None
+    rows_per_chunk: int = Field(16, ge=1, description="slices per reconstruction task")
+
+
+class OutputConfig(_Model):
+    store: Optional[str] = Field(None, description="zarr store path (default: <workflow name>.zarr)")
+    pyramid_levels: int = Field(3, ge=1, le=8, description="levels of the viewing pyramid (incl. full res)")
+    preview: bool = True
+    chunk_angles: int = Field(16, ge=1, description="angles per chunk in projection stages")
+
+
+class Workflow(_Model):
+    """A whole workflow file."""
+
+    name: str = "tomopipe"
+    input: InputConfig
+    geometry: GeometryConfig = GeometryConfig()
+    normalize: NormalizeConfig = NormalizeConfig()
+    phase: Optional[PhaseConfig] = None
+    stripes: StripeConfig = StripeConfig()
+    recon: ReconConfig = ReconConfig()
+    output: OutputConfig = OutputConfig()
+    base_dir: str = Field(".", exclude=True, description="folder of the workflow file (set by the loader)")
+
+    def resolve(self, path: str) -> Path:
+        """A path from the workflow, made absolute relative to the workflow file."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+    def pixel_size_cm(self) -> Optional[float]:
+        g = self.geometry.pixel_size
+        return None if g is None else parse_quantity(g, "cm", name="geometry.pixel_size")
+
+
+def _format_errors(err: ValidationError, source) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        if e["type"] == "extra_forbidden":
+            lines.append(f"unknown key '{loc}'")
+        elif e["type"] == "missing":
+            lines.append(f"missing key '{loc}'")
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"'{loc}': {msg} (got {e.get('input')!r})")
+    return f"{source}: invalid workflow: " + "; ".join(lines)
+
+
+def workflow_from_dict(data, *, source="<workflow>", base_dir=".") -> Workflow:
+    """Validate a workflow given as a mapping.
+
+    Raises
+    ------
+    ConfigError
+        Naming the source and every unknown, missing or invalid key.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a workflow must be a mapping of keys, got {type(data).__name__}")
+    try:
+        return Workflow.model_validate({**data, "base_dir": str(base_dir)})
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, source)) from None
+    except ConfigError as err:  # raised by a unit validator
+        raise ConfigError(f"{source}: {err}") from None
+
+
+def load_workflow(path) -> Workflow:
+    """Read and validate a workflow YAML file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML file.
+
+    Returns
+    -------
+    Workflow
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, is not YAML, or has an unknown, missing or invalid key
+        (the message names the file and the key).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read workflow file ({exc.strerror or exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    return workflow_from_dict(data, source=str(path), base_dir=path.resolve().parent)
