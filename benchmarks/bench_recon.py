@@ -1,4 +1,4 @@
-"""Reconstruction speed benchmark for :func:`tomopipe.recon.recon` (Fourier-domain FBP, finufft).
+"""Reconstruction speed benchmark for :func:`tomopipe.recon` (Fourier-domain FBP, finufft).
 
 Times ``recon`` per slice for detector widths 512, 1024 and 2048 px, 16 slices per call (so the
 two-slices-per-transform packing and the batched finufft plan are exercised), on random
@@ -54,7 +54,7 @@ def _rss_mib():
 
 def _time_recon_case(width, n_angles, n_slices, repeats, nthreads, seed):
     """Run in a child process: warm-up + timed ``recon`` calls; returns timings and memory."""
-    from tomopipe.recon import recon
+    from tomopipe import recon
 
     rss_start = _rss_mib()
     rng = np.random.default_rng(seed)
@@ -137,7 +137,7 @@ def _format(results, iradon_res, info, args):
     lines = []
     nt = "None (all cores)" if args.nthreads is None else str(args.nthreads)
     lines.append(
-        f"`tomopipe.recon.recon` (algorithm `gridrec`, filter `shepp`, default `eps=1e-4`, "
+        f"`tomopipe.recon` (algorithm `gridrec`, filter `shepp`, default `eps=1e-4`, "
         f"`circle=True`, `pixel_average=True`), {N_SLICES} slices per call from random float32 "
         f"projections `(angle, row, col)`, angles evenly spaced over [0, π), `nthreads={nt}`; "
         f"one warm-up call, then {args.repeats} timed calls, each case in a fresh process. "

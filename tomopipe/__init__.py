@@ -26,7 +26,7 @@ from .prep import (
     retrieve_phase,
     retrieve_phase_paganin,
 )
-from .recon import find_center_pc, find_center_vo, recon
+from .reconstruction import find_center_pc, find_center_vo, recon
 
 __all__ = [
     "__version__",

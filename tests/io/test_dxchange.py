@@ -237,7 +237,8 @@ def test_theta_white_gives_flat_index(tmp_path):
         },
     )
     scan = read_dxchange(path)
-    np.testing.assert_allclose(scan.flat_index, [0.0, 0.5, 9.5, 10.0])
+    # beyond the scan range the index is extrapolated: 200° is 20° = 1.11 steps past the end
+    np.testing.assert_allclose(scan.flat_index, [0.0, 0.5, 9.5, 10.0 + 20.0 / 18.0])
 
     # decreasing angles map the same way
     path = _write_h5(

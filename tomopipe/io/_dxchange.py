@@ -9,6 +9,7 @@ from pathlib import Path
 import dask.array as da
 import h5py
 import numpy as np
+import scipy.interpolate
 
 from .._validate import check_ndim, check_shape_equality, check_theta_radians
 from ..errors import InvalidFlatError, MissingKeyError, ShapeMismatchError
@@ -190,8 +191,9 @@ def angles_to_index(theta_flat, theta):
     """Fractional projection index at which each flat angle was reached.
 
     Linear interpolation of the projection index over angle when `theta` is strictly
-    monotonic (angles beyond the scan range clip to the first / last index); the index of
-    the nearest angle otherwise.
+    monotonic (extrapolated linearly from the end steps beyond the scan range, so a series
+    taken just before the first projection gets e.g. −0.5); the index of the nearest angle
+    otherwise.
 
     Parameters
     ----------
@@ -210,10 +212,8 @@ def angles_to_index(theta_flat, theta):
     if theta.size == 1:
         return np.zeros_like(theta_flat)
     step = np.diff(theta)
-    if np.all(step > 0):
-        return np.interp(theta_flat, theta, idx)
-    if np.all(step < 0):
-        return np.interp(theta_flat, theta[::-1], idx[::-1])
+    if np.all(step > 0) or np.all(step < 0):
+        return scipy.interpolate.interp1d(theta, idx, fill_value="extrapolate", assume_sorted=False)(theta_flat)
     nearest = np.argmin(np.abs(theta[None, :] - theta_flat[:, None]), axis=1)
     return nearest.astype(np.float64)
 
@@ -317,7 +317,7 @@ def write_dxchange(
             )
         if theta.size > 1 and not (np.all(np.diff(theta) > 0) or np.all(np.diff(theta) < 0)):
             raise ValueError("flat_index can only be stored with strictly monotonic theta")
-        theta_white = np.interp(flat_index, np.arange(theta.size), theta_deg)
+        theta_white = scipy.interpolate.interp1d(np.arange(theta.size), theta_deg, fill_value="extrapolate")(flat_index)
 
     keys = {"projections": DATA_KEY, "flats": FLAT_KEYS[0], "darks": DARK_KEYS[0]}
     axes = {"projections": "theta:y:x", "flats": "theta_white:y:x", "darks": "theta_dark:y:x"}

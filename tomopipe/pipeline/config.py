@@ -8,15 +8,25 @@ Relative paths in ``input`` are relative to the workflow file.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Optional, Union
+from typing import Annotated, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import ConfigError
 from ..units import parse_quantity
 
 __all__ = ["Workflow", "load_workflow", "workflow_from_dict"]
+
+
+def _needs_unit(v):
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        raise ValueError(f"{v!r} has no unit; write it with one, e.g. '{v} um' or '{v} keV'")
+    return v
+
+
+#: A physical quantity written with its unit, e.g. "0.88 um" (checked by the field's validator).
+Quantity = Annotated[str, BeforeValidator(_needs_unit)]
 
 
 class _Model(BaseModel):
@@ -26,8 +36,8 @@ class _Model(BaseModel):
 class AngleRange(_Model):
     """Evenly spaced angles for a TIFF series: ``start`` to ``stop`` with ``count`` steps."""
 
-    start: str = Field("0 deg", description="first angle, with unit")
-    stop: str = Field("180 deg", description="last angle (or end of the range), with unit")
+    start: Quantity = Field("0 deg", description="first angle, with unit")
+    stop: Quantity = Field("180 deg", description="last angle (or end of the range), with unit")
     count: Optional[int] = Field(None, description="number of projections (default: number of files)")
     endpoint: bool = Field(False, description="whether `stop` is itself an angle of the scan")
 
@@ -53,7 +63,7 @@ class InputConfig(_Model):
 
 
 class GeometryConfig(_Model):
-    pixel_size: Optional[str] = Field(
+    pixel_size: Optional[Quantity] = Field(
         None, description="detector pixel size in the sample plane (= voxel size), with unit"
     )
     center: Union[Literal["auto"], float] = Field(
@@ -83,8 +93,8 @@ class NormalizeConfig(_Model):
 
 class PhaseConfig(_Model):
     method: Literal["paganin"] = "paganin"
-    energy: str = Field(..., description="photon energy, with unit (e.g. '35 keV')")
-    distance: str = Field(..., description="sample-detector distance, with unit (e.g. '10 cm')")
+    energy: Quantity = Field(..., description="photon energy, with unit (e.g. '35 keV')")
+    distance: Quantity = Field(..., description="sample-detector distance, with unit (e.g. '10 cm')")
     delta_beta: float = Field(..., gt=0, description="δ/β of the dominant material")
 
     @field_validator("energy")

@@ -42,7 +42,7 @@ from ..prep import (
     remove_stripe_fw,
     retrieve_phase_paganin,
 )
-from ..recon import find_center_pc, find_center_vo, recon_dask
+from ..reconstruction import find_center_pc, find_center_vo, recon_dask
 from ..units import parse_quantity
 from .config import Workflow
 from .store import Store, file_checksum, fingerprint
@@ -118,14 +118,6 @@ def _projection_chunks(shape, c, r):
     return (min(c, shape[0]), min(r, shape[1]), shape[2])
 
 
-def _flat_dark(scan):
-    flats = np.asarray(scan.flats.compute(), dtype=np.float32)
-    darks = np.asarray(scan.darks.compute(), dtype=np.float32)
-    if flats.shape[0] == 0:
-        raise InvalidFlatError(f"{scan.source}: no flat fields")
-    return flats, darks
-
-
 def run_workflow(wf: Workflow, store=None, *, scheduler=None, progress=True, log=None):
     """Run a workflow, skipping stages whose output is complete and up to date.
 
@@ -157,6 +149,12 @@ def run_workflow(wf: Workflow, store=None, *, scheduler=None, progress=True, log
     if not store_path.is_absolute() and store is None and wf.output.store:
         store_path = wf.resolve(wf.output.store)
     scan, files = open_input(wf)  # validates the input before anything is written
+    rows = wf.input.rows
+    if rows is not None and not (0 <= rows[0] < rows[1] <= scan.projections.shape[1]):
+        raise StageError(
+            f"input.rows {list(rows)} outside the detector's {scan.projections.shape[1]} rows ({scan.source})"
+        )
+    flatfield = reference_fields(scan, wf)  # zero / NaN flats fail here, before any write
     client = None
     if scheduler:
         from distributed import Client
@@ -166,13 +164,77 @@ def run_workflow(wf: Workflow, store=None, *, scheduler=None, progress=True, log
     try:
         cfg = dask.config.set(scheduler="threads") if client is None else contextlib.nullcontext()
         with cfg:
-            return _run(wf, scan, files, Store(store_path), progress and client is None, log)
+            return _run(wf, scan, files, flatfield, Store(store_path), progress and client is None, log)
     finally:
         if client is not None:
             client.close()
 
 
-def _run(wf, scan, files, st, progress, log):
+def reference_fields(scan, wf):
+    """Flat series and dark averages of a scan, validated (streamed with dask).
+
+    Flat frames are grouped into series by ``scan.flat_index`` and each series is reduced
+    (median for ``normalize.flats`` = 'median' or 'interpolate', else mean) chunk by chunk
+    of rows, so RAM stays bounded by ``(frames of one series) × rows_per_chunk × cols``.
+
+    Returns
+    -------
+    dict
+        ``flats`` (n_series, row, col) float32, ``darks`` (row, col) float32, ``index``
+        (n_series,) projection index of each series, ``mode`` and ``averaging``.
+
+    Raises
+    ------
+    InvalidFlatError
+        No flats, NaN in flats or darks, or flat − dark ≤ 0 everywhere (names the file).
+    """
+    flats, darks = scan.flats, scan.darks
+    if wf.input.rows is not None:
+        r0, r1 = wf.input.rows
+        flats, darks = flats[:, r0:r1], darks[:, r0:r1]
+    if flats.shape[0] == 0:
+        raise InvalidFlatError(f"{scan.source}: no flat fields")
+    mode = wf.normalize.flats
+    fi = scan.flat_index
+    if mode == "auto":
+        mode = "interpolate" if fi is not None and len(set(np.asarray(fi).tolist())) > 1 else "mean"
+    if mode == "interpolate" and fi is None:
+        raise StageError(f"normalize.flats: 'interpolate' needs flat positions, which {scan.source} lacks")
+    averaging = "median" if mode in ("median", "interpolate") else "mean"
+    r = wf.recon.rows_per_chunk
+    if mode == "interpolate":
+        fi = np.asarray(fi, dtype=np.float64)
+        index = np.unique(fi)
+        groups = [np.flatnonzero(fi == v) for v in index]
+    else:
+        index = np.zeros(1)
+        groups = [np.arange(flats.shape[0])]
+    reduce = da.median if averaging == "median" else da.mean
+    series = []
+    for g in groups:
+        f = flats[g].astype(np.float32).rechunk((-1, r, -1))
+        series.append(reduce(f, axis=0))
+    if darks.shape[0]:
+        dark = reduce(darks.astype(np.float32).rechunk((-1, r, -1)), axis=0)
+    else:
+        dark = da.zeros(flats.shape[1:], dtype=np.float32)
+    series, dark = dask.compute(da.stack(series), dark)
+    series = series.astype(np.float32)
+    dark = dark.astype(np.float32)
+    check_shape_equality(series.shape[1:], scan.projections.shape[1:] if wf.input.rows is None
+                         else (wf.input.rows[1] - wf.input.rows[0], scan.projections.shape[2]),
+                         a_name=f"flats of {scan.source}", b_name="projections")
+    try:  # the same checks as normalization itself, on the first projection
+        first = np.asarray(scan.projections[:1].compute(), dtype=np.float32)
+        if wf.input.rows is not None:
+            first = first[:, wf.input.rows[0]:wf.input.rows[1]]
+        normalize_interp(first, series, dark, index, proj_index=np.arange(1), averaging=averaging)
+    except InvalidFlatError as exc:
+        raise InvalidFlatError(f"{scan.source}: {exc}") from None
+    return {"flats": series, "darks": dark, "index": index, "mode": mode, "averaging": averaging}
+
+
+def _run(wf, scan, files, flatfield, st, progress, log):
     ran, skipped = [], []
     c = wf.output.chunk_angles
     r = wf.recon.rows_per_chunk
@@ -186,10 +248,6 @@ def _run(wf, scan, files, st, progress, log):
     flats, darks = scan.flats, scan.darks
     if rows is not None:
         r0, r1 = rows
-        if not (0 <= r0 < r1 <= proj.shape[1]):
-            raise StageError(
-                f"input.rows {list(rows)} outside the detector's {proj.shape[1]} rows ({scan.source})"
-            )
         proj, flats, darks = proj[:, r0:r1], flats[:, r0:r1], darks[:, r0:r1]
     raw_params = {"input": wf.input.model_dump(mode="json"), "chunk_angles": c, "rows_per_chunk": r}
     fp_raw = fingerprint("raw", raw_params, {"checksum": checksum})
@@ -230,29 +288,10 @@ def _run(wf, scan, files, st, progress, log):
     if st.is_complete("normalized", fp_norm):
         skipped.append("normalized")
     else:
-        flat_index = raw.attrs.get("flat_index")
-        mode = wf.normalize.flats
-        if mode == "auto":
-            mode = "interpolate" if flat_index is not None and len(set(flat_index)) > 1 else "mean"
-        f_arr = np.asarray(raw["flats"][:], dtype=np.float32)
-        d_arr = np.asarray(raw["darks"][:], dtype=np.float32) if raw["darks"].shape[0] else None
-        check_shape_equality(f_arr.shape[1:], raw["projections"].shape[1:], a_name="flats", b_name="projections")
-        if d_arr is None:
-            d_arr = np.zeros((1,) + f_arr.shape[1:], np.float32)
         dz = wf.normalize.dezinger
-        if dz is not None:  # zingers in flats would spread to every projection
-            f_arr = remove_outlier(f_arr, dz.threshold, size=dz.size)
-        if mode == "interpolate":
-            if flat_index is None:
-                raise StageError("normalize.flats: 'interpolate' needs flat positions (input.flat_index)")
-            fidx = np.asarray(flat_index, dtype=np.float64)
-        else:  # one series: the index is irrelevant
-            fidx = np.zeros(f_arr.shape[0])
-        averaging = "median" if mode in ("median", "interpolate") else "mean"
-        # validate once, eagerly: zero / NaN flats fail here, before anything is written
-        normalize_interp(np.asarray(raw["projections"][:1], dtype=np.float32), f_arr, d_arr, fidx,
-                         proj_index=np.arange(1), averaging=averaging)
-        log(f"[normalized] flats: {mode} ({f_arr.shape[0]} frames), dezinger: {dz is not None}")
+        f_arr, d_arr, fidx = flatfield["flats"], flatfield["darks"], flatfield["index"]
+        mode, averaging = flatfield["mode"], flatfield["averaging"]
+        log(f"[normalized] flats: {mode} ({f_arr.shape[0]} series), dezinger: {dz is not None}")
         src = da.from_zarr(raw["projections"]).rechunk((raw["projections"].chunks[0], -1, -1))
 
         def _norm(block, block_info=None):

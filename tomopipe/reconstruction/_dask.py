@@ -1,4 +1,4 @@
-"""Dask wrapper of :func:`tomopipe.recon.recon`: one task per slab of detector rows."""
+"""Dask wrapper of :func:`tomopipe.recon`: one task per slab of detector rows."""
 
 from __future__ import annotations
 

@@ -140,7 +140,7 @@ def find_center_vo(tomo, ind=None, smin=-50, smax=50, srad=6, step=0.25, ratio=0
     >>> import numpy as np
     >>> from skimage.data import shepp_logan_phantom
     >>> from skimage.transform import radon, rescale
-    >>> from tomopipe.recon._center import find_center_vo
+    >>> from tomopipe.reconstruction._center import find_center_vo
     >>> image = rescale(shepp_logan_phantom(), 0.32)                 # 128 x 128
     >>> sino = radon(image, theta=np.arange(180.0), circle=True).T   # (angle, col)
     >>> find_center_vo(sino, smin=-20, smax=20)
@@ -240,7 +240,7 @@ def find_center_pc(proj1, proj2, tol=0.5, rotc_guess=None):
     Examples
     --------
     >>> import numpy as np
-    >>> from tomopipe.recon._center import find_center_pc
+    >>> from tomopipe.reconstruction._center import find_center_pc
     >>> j = np.arange(100)
     >>> p0 = np.exp(-((j - 30.0) / 4) ** 2) + 0.5 * np.exp(-((j - 55.0) / 6) ** 2)
     >>> p180 = np.exp(-((j - 70.0) / 4) ** 2) + 0.5 * np.exp(-((j - 45.0) / 6) ** 2)

@@ -100,7 +100,7 @@ def recon(
         no filter; here it is filtered like ``'gridrec'``.)
     filter_name : str
         One of ``none, shepp, cosine, hann, hamming, ramlak, parzen, butterworth`` with
-        tomopy's window definitions (:func:`tomopipe.recon.filter_window`). Default ``shepp``.
+        tomopy's window definitions (:func:`tomopipe.reconstruction.filter_window`). Default ``shepp``.
     filter_par : sequence of float, optional
         tomopy's ``filter_par`` ``[cutoff, order]``; default ``[0.5, 8]``.
     sinogram_order : bool
@@ -121,7 +121,7 @@ def recon(
         If True (default), the reconstruction is exact inside the circle inscribed in the
         output square (the field of view every angle sees) and the corners outside it are
         not meaningful, as with tomopy's gridrec (mask them with
-        :func:`tomopipe.recon.circ_mask` if needed); False makes the whole square exact at about
+        :func:`tomopipe.reconstruction.circ_mask` if needed); False makes the whole square exact at about
         1.4× the cost.
     pixel_average : bool
         If True (default), each output pixel is the mean of the band-limited reconstruction
@@ -160,7 +160,7 @@ def recon(
 
     with :math:`\\hat p_a` the DFT of the row zero-padded to :math:`L \\ge 2 n_{cols}`
     (a power of two, so the circular convolution is linear), :math:`ω_k = k/L` and :math:`H`
-    from :func:`tomopipe.recon.fbp_filter`. Unlike tomopy's gridrec, which transforms the
+    from :func:`tomopipe.reconstruction.fbp_filter`. Unlike tomopy's gridrec, which transforms the
     detector without zero padding and scales its output empirically (10–40 % off on a
     Shepp–Logan phantom), this sum is the calibrated inverse Radon transform: a uniform disc
     of μ = 1/pixel reconstructs to 1. Two real slices are packed into one complex transform,

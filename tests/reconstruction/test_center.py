@@ -8,8 +8,8 @@ from skimage.data import shepp_logan_phantom
 from skimage.transform import radon, rescale
 
 from tomopipe.errors import ShapeMismatchError
-from tomopipe.recon import _center
-from tomopipe.recon._center import find_center_pc, find_center_vo
+from tomopipe.reconstruction import _center
+from tomopipe.reconstruction._center import find_center_pc, find_center_vo
 
 # --------------------------------------------------------------------------------------------
 # analytic ground truth

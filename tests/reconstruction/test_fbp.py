@@ -3,9 +3,9 @@ import pytest
 from skimage.transform import iradon
 
 from tomopipe.errors import AngleUnitError, ShapeMismatchError
-from tomopipe.recon._dask import recon_dask
-from tomopipe.recon._fbp import angle_weights, recon
-from tomopipe.recon._filters import FILTER_NAMES
+from tomopipe.reconstruction._dask import recon_dask
+from tomopipe.reconstruction._fbp import angle_weights, recon
+from tomopipe.reconstruction._filters import FILTER_NAMES
 from tomopipe.simulate._analytic import (
     Ellipsoid,
     project_ellipsoids,
