@@ -131,7 +131,8 @@ def test_flat_index_and_missing_darks(series):
     with pytest.raises(ShapeMismatchError, match="flat_index"):
         _read(series, flat_index=[0.0, 11.0])
     with pytest.raises(ValueError, match="flat_index"):
-        _read(series, flat_index=[0.0, 0.0, 12.0])
+        _read(series, flat_index=[0.0, 0.0, 40.0])
+    assert _read(series, flat_index=[-0.5, -0.5, 11.5]).flat_index is not None  # before / after the scan
 
     with pytest.raises(MissingKeyError, match="darks"):
         read_tiff_series(series["proj_glob"], series["flats"], None, theta=series["theta"])

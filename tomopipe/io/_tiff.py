@@ -121,10 +121,11 @@ def read_tiff_series(
                 f"flat_index holds {flat_index.size} values but the flats hold "
                 f"{flat.shape[0]} frames"
             )
+        # a series taken just before the first / after the last projection sits at -0.5 / n - 0.5
         if not np.all(np.isfinite(flat_index)) or np.any(
-            (flat_index < 0) | (flat_index > n_angles - 1)
+            (flat_index < -1) | (flat_index > n_angles)
         ):
-            raise ValueError(f"flat_index values must lie in [0, {n_angles - 1}]")
+            raise ValueError(f"flat_index values must lie in [-1, {n_angles}] (projection indices)")
         if np.all(flat_index == flat_index[0]):
             flat_index = None
 
