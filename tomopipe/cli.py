@@ -66,21 +66,47 @@ def info(store: Path = typer.Argument(..., help="a tomopipe zarr store")):
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("tomopipe-demo"), "--out", help="folder for the dataset, workflow and store"),
-    size: int = typer.Option(128, "--size", help="detector width in pixels"),
+    out: Path = typer.Option(Path("tomopipe-demo"), "--out", help="folder for the data, workflows and stores"),
+    size: int = typer.Option(96, "--size", help="voxels per side of the simulated cell"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
 ):
-    """Simulate a small scan, then reconstruct it with the full pipeline."""
+    """Simulate a small CuS in-situ series (OCV, D0.7V) and reconstruct it with the pipeline."""
     from .demo import run_demo
 
     try:
-        res = run_demo(out, size=size, progress=not quiet)
+        results = run_demo(out, size=size, progress=not quiet)
     except TomopipeError as exc:
         _fail(exc)
-    typer.echo(f"store: {res.store}")
-    typer.echo(f"centre: {res.center:.2f} px")
-    if res.preview:
-        typer.echo(f"preview: {res.preview}")
+    for res in results:
+        typer.echo(f"store: {res.store}  centre: {res.center:.2f} px  preview: {res.preview}")
+
+
+simulate_app = typer.Typer(no_args_is_help=True, help="Simulate scans with known ground truth.")
+app.add_typer(simulate_app, name="simulate")
+
+
+@simulate_app.command("insitu")
+def simulate_insitu_cmd(
+    out: Path = typer.Argument(..., help="output folder"),
+    size: int = typer.Option(256, "--size", help="voxels per side of the cell (and detector columns)"),
+    seed: int = typer.Option(0, "--seed"),
+    energy: float = typer.Option(35.0, "--energy-kev", help="photon energy in keV"),
+    distance: float = typer.Option(0.0, "--distance-mm", help="sample-detector distance in mm (0: no propagation)"),
+    photons: float = typer.Option(2e4, "--photons", help="mean flat-field counts per pixel"),
+    states: Optional[str] = typer.Option(None, "--states", help="comma-separated subset, e.g. OCV,D0.7V"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace existing raw scans"),
+):
+    """Simulate the CuS in-situ series (OCV … C3.0V): raw scans, ground truth, workflows."""
+    from .simulate import simulate_insitu
+
+    try:
+        series = simulate_insitu(out, size=size, seed=seed, energy_keV=energy, distance_mm=distance,
+                                 photons=photons, states=states.split(",") if states else None,
+                                 overwrite=overwrite, progress=typer.echo)
+    except (TomopipeError, ValueError) as exc:
+        _fail(exc)
+    typer.echo(f"wrote {len(series.states)} states to {series.folder}; reconstruct one with "
+               f"`tomopipe run {series.workflows[0]}`")
 
 
 def main():  # pragma: no cover - console entry point

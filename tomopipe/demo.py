@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from .io import write_dxchange
-from .pipeline import RunResult, load_workflow, run_workflow
+from .pipeline import load_workflow, run_workflow
 from .simulate._analytic import Ellipsoid, project_ellipsoids
 
 __all__ = ["demo_scan", "run_demo"]
+
+# demo_scan: a tiny analytic pellet, used by the pipeline tests (seconds to make, exact geometry);
+# run_demo: the CuS in-situ simulator through the whole pipeline.
 
 PIXEL_UM = 0.88
 
@@ -77,37 +79,26 @@ def demo_scan(size=128, *, seed=0, photons=20000.0):
     }
 
 
-def run_demo(out, *, size=128, progress=True) -> RunResult:
-    """Simulate :func:`demo_scan`, write it as DXchange with a workflow, and run it.
+def run_demo(out, *, size=96, progress=True) -> list:
+    """Simulate a small CuS in-situ series (OCV and D0.7V) and reconstruct both states.
 
     Parameters
     ----------
     out : path-like
-        Folder for ``demo_scan.h5``, ``demo.yaml`` and the store ``demo.zarr``.
+        Folder for the raw scans, ground truth, workflows and stores
+        (see :func:`tomopipe.simulate.simulate_insitu`).
     size : int
-        Detector width in pixels.
+        Voxels per side of the simulated cell.
     progress : bool
         Show progress bars.
 
     Returns
     -------
-    RunResult
+    list of RunResult
+        One per state.
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    h5 = out / "demo_scan.h5"
-    if not h5.exists():
-        scan = demo_scan(size)
-        write_dxchange(h5, scan["projections"], scan["flats"], scan["darks"], scan["theta"],
-                       flat_index=scan["flat_index"])
-    wf_path = out / "demo.yaml"
-    wf_path.write_text(yaml.safe_dump({
-        "name": "demo",
-        "input": {"path": h5.name},
-        "geometry": {"pixel_size": f"{PIXEL_UM} um", "center": "auto"},
-        "normalize": {"flats": "interpolate"},
-        "stripes": {"method": "sorting"},
-        "recon": {"filter_name": "shepp", "rows_per_chunk": 8},
-        "output": {"store": "demo.zarr", "pyramid_levels": 2},
-    }, sort_keys=False))
-    return run_workflow(load_workflow(wf_path), progress=progress)
+    from .simulate import simulate_insitu
+
+    series = simulate_insitu(out, size=size, states=["OCV", "D0.7V"],
+                             progress=(lambda m: print(m, file=sys.stderr)) if progress else None)
+    return [run_workflow(load_workflow(wf), progress=progress) for wf in series.workflows]

@@ -53,10 +53,12 @@ def test_distributed_scheduler(tmp_path, write_workflow, scan_file):
 
 
 def test_demo_command(tmp_path):
-    res = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--size", "64", "--quiet"])
+    res = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--size", "48", "--quiet"])
     assert res.exit_code == 0, res.output
-    assert (tmp_path / "demo" / "demo.zarr" / "volume").is_dir()
-    assert (tmp_path / "demo" / "demo.zarr.preview.png").is_file()
+    for state in ("OCV", "D0p7V"):  # a small simulated in-situ series, both states reconstructed
+        assert (tmp_path / "demo" / f"{state}.zarr" / "volume").is_dir()
+        assert (tmp_path / "demo" / f"{state}.zarr.preview.png").is_file()
+        assert (tmp_path / "demo" / f"{state}.truth").is_dir()
 
 
 def test_fetch_uses_verified_local_copy(tmp_path, tooth_path, monkeypatch):

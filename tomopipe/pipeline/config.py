@@ -129,6 +129,7 @@ class OutputConfig(_Model):
     pyramid_levels: int = Field(3, ge=1, le=8, description="levels of the viewing pyramid (incl. full res)")
     preview: bool = True
     chunk_angles: int = Field(16, ge=1, description="angles per chunk in projection stages")
+    chunk_mb: int = Field(128, ge=1, description="cap on one task's float32 input (MiB): bounds RAM per worker")
 
 
 class Workflow(_Model):

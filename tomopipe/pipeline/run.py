@@ -1,6 +1,7 @@
 """Run a workflow: raw → normalized → [phase] → sinograms → volume, each a zarr stage.
 
-Chunk contract (``c`` = ``output.chunk_angles``, ``r`` = ``recon.rows_per_chunk``):
+Chunk contract (``c`` = ``output.chunk_angles``, ``r`` = ``recon.rows_per_chunk``, both capped so
+that one task's float32 input stays under ``output.chunk_mb``, see :func:`chunking`):
 
 ========== ================================ =========================== ==================
 stage      array, axes                      dask chunks (one task)      zarr chunks
@@ -170,6 +171,32 @@ def run_workflow(wf: Workflow, store=None, *, scheduler=None, progress=True, log
             client.close()
 
 
+def chunking(wf, shape):
+    """Angles per projection chunk and rows per sinogram chunk, capped by ``output.chunk_mb``.
+
+    Parameters
+    ----------
+    wf : Workflow
+    shape : (n_angles, n_rows, n_cols) tuple
+        Shape of the raw projections (before ``input.rows``).
+
+    Returns
+    -------
+    c, r : int
+        ``min(output.chunk_angles, budget / (rows·cols·4 B))`` and
+        ``min(recon.rows_per_chunk, budget / (angles·cols·4 B))``, at least 1: one task's
+        float32 input never exceeds the budget (or one projection / one sinogram), so RAM per
+        worker stays flat however many angles or rows a scan has.
+    """
+    n_a, n_r, n_c = shape
+    if wf.input.rows is not None:
+        n_r = wf.input.rows[1] - wf.input.rows[0]
+    budget = wf.output.chunk_mb * 2**20
+    c = max(1, min(wf.output.chunk_angles, budget // (n_r * n_c * 4)))
+    r = max(1, min(wf.recon.rows_per_chunk, budget // (n_a * n_c * 4)))
+    return int(c), int(r)
+
+
 def reference_fields(scan, wf):
     """Flat series and dark averages of a scan, validated (streamed with dask).
 
@@ -201,7 +228,7 @@ def reference_fields(scan, wf):
     if mode == "interpolate" and fi is None:
         raise StageError(f"normalize.flats: 'interpolate' needs flat positions, which {scan.source} lacks")
     averaging = "median" if mode in ("median", "interpolate") else "mean"
-    r = wf.recon.rows_per_chunk
+    r = chunking(wf, scan.projections.shape)[1]
     if mode == "interpolate":
         fi = np.asarray(fi, dtype=np.float64)
         index = np.unique(fi)
@@ -236,8 +263,7 @@ def reference_fields(scan, wf):
 
 def _run(wf, scan, files, flatfield, st, progress, log):
     ran, skipped = [], []
-    c = wf.output.chunk_angles
-    r = wf.recon.rows_per_chunk
+    c, r = chunking(wf, scan.projections.shape)
 
     # ---- raw ---------------------------------------------------------------------------
     cache = dict(st.root.attrs.get("checksums", {}))
