@@ -308,14 +308,20 @@ def _machine_info():
 
 
 def _sizes(n_angles, n_rows, n_cols):
+    from tomopipe.pipeline import workflow_from_dict
+    from tomopipe.pipeline.run import chunking
+
     mib = 2**20
+    wf = workflow_from_dict({"input": {"path": "x.h5"}, "recon": {"rows_per_chunk": ROWS_PER_CHUNK},
+                             "output": {"chunk_angles": CHUNK_ANGLES, "chunk_mb": CHUNK_MB}})
+    c, r = chunking(wf, (n_angles, n_rows, n_cols))  # what the pipeline uses
     return {
         "raw_mib": n_angles * n_rows * n_cols * 2 / mib,
         "f32_mib": n_angles * n_rows * n_cols * 4 / mib,
         "vol_mib": n_rows * n_cols * n_cols * 4 / mib,
         # one dask task's float32 input: a projection chunk and a sinogram chunk
-        "proj_chunk_mib": min(CHUNK_ANGLES, n_angles) * n_rows * n_cols * 4 / mib,
-        "sino_chunk_mib": n_angles * min(ROWS_PER_CHUNK, n_rows) * n_cols * 4 / mib,
+        "proj_chunk_mib": c * n_rows * n_cols * 4 / mib,
+        "sino_chunk_mib": n_angles * r * n_cols * 4 / mib,
     }
 
 
