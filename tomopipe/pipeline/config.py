@@ -124,6 +124,27 @@ class ReconConfig(_Model):
     rows_per_chunk: int = Field(16, ge=1, description="slices per reconstruction task")
 
 
+class QuantifyConfig(_Model):
+    """Metrics of a label volume (``tomopipe.quantify``), written to ``metrics/``."""
+
+    labels: str = Field(..., description="zarr array (or group holding 'labels') of the label volume")
+    voxel_size: Optional[Quantity] = Field(
+        None, description="voxel size with unit (default: the array's voxel_size_um, else geometry.pixel_size)"
+    )
+    n_layers: int = Field(10, ge=1, description="equal slabs of constant z for per-layer tables")
+    layer_thickness: Optional[Quantity] = Field(None, description="slab thickness with unit, instead of n_layers")
+    pore_sizes: bool = Field(True, description="local-thickness distribution of the void (slowest metric)")
+    max_pore_diameter: Quantity = Field("20 um", description="cap of local thickness (and chunk overlap)")
+    crack_flatness_max: float = Field(0.35, gt=0, le=1, description="void components flatter than this are cracks")
+
+    @field_validator("voxel_size", "layer_thickness", "max_pore_diameter")
+    @classmethod
+    def _len(cls, v, info):
+        if v is not None and parse_quantity(v, "um", name=f"quantify.{info.field_name}") <= 0:
+            raise ValueError("must be positive")
+        return v
+
+
 class OutputConfig(_Model):
     store: Optional[str] = Field(None, description="zarr store path (default: <workflow name>.zarr)")
     pyramid_levels: int = Field(3, ge=1, le=8, description="levels of the viewing pyramid (incl. full res)")
@@ -143,6 +164,7 @@ class Workflow(_Model):
     stripes: StripeConfig = StripeConfig()
     recon: ReconConfig = ReconConfig()
     output: OutputConfig = OutputConfig()
+    quantify: Optional[QuantifyConfig] = None
     base_dir: str = Field(".", exclude=True, description="folder of the workflow file (set by the loader)")
 
     def resolve(self, path: str) -> Path:

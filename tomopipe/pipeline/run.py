@@ -439,6 +439,9 @@ def _run(wf, scan, files, flatfield, st, progress, log):
                          "center": center, "dimension_names": ["z", "y", "x"]})
         ran.append("volume")
 
+    if wf.quantify is not None:
+        _metrics_stage(wf, st, pixel_cm, log, ran, skipped)
+
     preview = None
     if wf.output.preview:
         from .preview import write_preview
@@ -462,3 +465,58 @@ def _find_center(wf, st, sinoz, theta, log):
         center = float(find_center_pc(np.asarray(sinoz[i0]), np.asarray(sinoz[i1])))
     log(f"[centre] {wf.geometry.center_method}: {center:.2f} px (column index)")
     return center
+
+
+def _metrics_stage(wf, st, pixel_cm, log, ran, skipped):
+    """``metrics/``: tables of :func:`tomopipe.quantify.quantify_labels` (+ CSV and PNG plots)."""
+    import zarr
+
+    from ..errors import InputFileError
+    from ..quantify import UNITS, plot_layer_profiles, plot_orientation, quantify_labels, write_tables
+
+    q = wf.quantify
+    path = wf.resolve(q.labels)
+    try:
+        node = zarr.open(str(path), mode="r")
+    except Exception as exc:
+        raise InputFileError(f"quantify.labels: cannot open zarr at {path} ({exc})") from None
+    arr = node["labels"] if isinstance(node, zarr.Group) else node
+    if arr.ndim != 3:
+        raise StageError(f"quantify.labels: {path} is not a (z, y, x) label volume (shape {arr.shape})")
+    attrs = dict(arr.attrs)
+    if q.voxel_size is not None:
+        voxel = parse_quantity(q.voxel_size, "um", name="quantify.voxel_size")
+    elif attrs.get("voxel_size_um"):
+        voxel = float(attrs["voxel_size_um"])
+    elif pixel_cm is not None:
+        voxel = pixel_cm * 1e4
+    else:
+        raise StageError("quantify: no voxel size (quantify.voxel_size, the labels' voxel_size_um, "
+                         "or geometry.pixel_size)")
+    schema = attrs.get("labels") if isinstance(attrs.get("labels"), dict) else None
+    files = sorted(p for p in Path(path).rglob("*") if p.is_file())
+    token = [str(Path(path).resolve()), sum(p.stat().st_size for p in files),
+             max((p.stat().st_mtime_ns for p in files), default=0)]
+    params = {**q.model_dump(mode="json"), "voxel_size_um": voxel, "schema": schema}
+    fp = fingerprint("metrics", params, {"labels": token})
+    if st.is_complete("metrics", fp):
+        skipped.append("metrics")
+        return
+    log(f"[metrics] {arr.shape} labels from {path}, voxel {voxel:g} µm")
+    m = quantify_labels(
+        arr, voxel, schema=schema, n_layers=q.n_layers,
+        layer_thickness_um=None if q.layer_thickness is None else parse_quantity(
+            q.layer_thickness, "um", name="quantify.layer_thickness"),
+        pore_sizes=q.pore_sizes,
+        max_pore_diameter_um=parse_quantity(q.max_pore_diameter, "um", name="quantify.max_pore_diameter"),
+        crack_flatness_max=q.crack_flatness_max,
+    )
+    g = st.begin("metrics")
+    folder = st.path.with_name(st.path.name + ".metrics")
+    write_tables(m.tables, g, folder=folder, units=UNITS)
+    plot_layer_profiles(m.tables["layers"], folder / "layers.png", title=f"{wf.name}: per-layer fractions")
+    plot_orientation({"cracks": m.tables["cracks"], "inclusions": m.tables["inclusions"]},
+                     folder / "orientation.png")
+    st.commit("metrics", g, fp=fp, parameters=params, inputs={"labels": token},
+              attrs={"summary": m.summary, "csv_folder": str(folder)})
+    ran.append("metrics")
