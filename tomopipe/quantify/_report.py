@@ -102,7 +102,8 @@ def plot_layer_profiles(per_layer, path, *, title=""):
     ax.invert_yaxis()
     ax.set_xlabel("volume fraction (%)")
     ax.set_ylabel("z (µm)")
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     ax.set_title(title or "per-layer fractions")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -136,7 +137,10 @@ def plot_orientation(tables, path, *, bins=18):
                 ax.step(edges[:-1], h / h.sum(), where="post", label=f"{name} ({len(df)})")
     ax.set_xlabel("angle between thinnest axis and z (°); 0° = flat, perpendicular to z")
     ax.set_ylabel("volume fraction")
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no objects", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
