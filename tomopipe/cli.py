@@ -81,6 +81,31 @@ def demo(
         typer.echo(f"store: {res.store}  centre: {res.center:.2f} px  preview: {res.preview}")
 
 
+@app.command("dvc")
+def dvc_cmd(
+    reference: Path = typer.Argument(..., help="store of the reference state"),
+    deformed: Path = typer.Argument(..., help="store of the deformed state (dvc/ is written here)"),
+    node_spacing: str = typer.Option("50 um", "--node-spacing", help="node spacing, with unit"),
+    subset: Optional[str] = typer.Option(None, "--subset", help="subset (cuboid) edge, with unit (default: spacing)"),
+    affine: bool = typer.Option(False, "--affine", help="fit the affine map per subset"),
+    search: int = typer.Option(8, "--search", help="integer search range, voxels"),
+):
+    """Digital volume correlation of DEFORMED against REFERENCE (u maps reference → deformed)."""
+    from .pipeline.dvc_stage import run_dvc
+    from .units import parse_quantity
+
+    try:
+        res = run_dvc(reference, deformed,
+                      node_spacing_um=parse_quantity(node_spacing, "um", name="--node-spacing"),
+                      subset_size_um=None if subset is None else parse_quantity(subset, "um", name="--subset"),
+                      affine=affine, search_voxels=search, log=typer.echo)
+    except TomopipeError as exc:
+        _fail(exc)
+    layers = res["layers"]
+    typer.echo(layers[["z_center_um", "n_nodes", "u_z_median_um", "u_z_mad_um"]].to_string())
+    typer.echo(f"quiver: {res['quiver']}")
+
+
 simulate_app = typer.Typer(no_args_is_help=True, help="Simulate scans with known ground truth.")
 app.add_typer(simulate_app, name="simulate")
 

@@ -218,6 +218,9 @@ class Cell:
     profile: pd.DataFrame
     sample_radius_um: float
     schema: MappingProxyType = field(default_factory=lambda: LABELS)
+    #: Smooth random fields and per-slab thresholds that chose the pores and carbon (internal:
+    #: states resample them at sub-voxel positions so the matrix moves by the exact u_z).
+    matrix_fields: dict | None = field(default=None, repr=False)
 
     @property
     def voxel_size_um(self):
@@ -560,6 +563,20 @@ def generate_cell(params=None):
                        np.full(s1 - s0, n_disk), sep.reshape(s1 - s0, -1).sum(axis=1))
     _select_lowest(field_p[s0 - c0:], sep, spores, labels[s0:s1], PORE)
 
+    def _thresholds(fld, lab, value):
+        t = np.full(fld.shape[0], -np.inf, dtype=np.float64)
+        for z in range(fld.shape[0]):
+            sel = lab[z] == value
+            if sel.any():
+                t[z] = float(fld[z][sel].max())
+        return t
+
+    matrix_fields = {
+        "c0": c0, "c1": c1, "s0": s0, "s1": s1,
+        "pore_field": field_p, "carbon_field": field_c,
+        "pore_threshold": _thresholds(field_p, labels[c0:s1], PORE),
+        "carbon_threshold": _thresholds(field_c, labels[c0:c1], _CARBON),
+    }
     pid = pid.astype(_id_dtype(len(particles)))
     counts = np.bincount(pid.ravel(), minlength=len(particles) + 1)[1:]
     particles["volume_um3"] = counts * v**3
@@ -567,6 +584,7 @@ def generate_cell(params=None):
     return Cell(
         params=p, labels=labels, particle_ids=pid, layers=layers, particles=particles,
         fractions=fractions, profile=profile, sample_radius_um=diameter / 2.0,
+        matrix_fields=matrix_fields,
     )
 
 
@@ -964,12 +982,55 @@ def _inverse(z, nodes):
     return np.interp(z, nodes[0] + nodes[1], nodes[0])
 
 
+def _resample_matrix(cell, labels, z_index, z_src):
+    """Re-choose pores and carbon of the warped matrix at the sub-voxel source positions.
+
+    Slab ``i`` of a state shows OCV position ``z_src[i]`` (voxels, fractional); its pores are
+    where the pore field, linearly interpolated along z at ``z_src[i]``, is at most the
+    interpolated OCV threshold (likewise carbon), so the matrix texture moves by the exact
+    displacement, not by its rounding to whole voxels.
+    """
+    mf = cell.matrix_fields
+    if mf is None:
+        return
+    c0, c1, s0, s1 = mf["c0"], mf["c1"], mf["s0"], mf["s1"]
+    fp, tp, fc, tc = mf["pore_field"], mf["pore_threshold"], mf["carbon_field"], mf["carbon_threshold"]
+    matrix_values = np.array([PORE, _ELECTROLYTE, _CARBON], dtype=np.uint8)
+    for i, (k, zs) in enumerate(zip(z_index, z_src)):
+        if c0 <= k < c1:
+            lo, hi = c0, c1
+        elif s0 <= k < s1:
+            lo, hi = s0, s1
+        else:
+            continue
+        z = float(np.clip(zs, lo, hi - 1))
+        if abs(z - round(z)) < 1e-6:  # on a slab: exactly the OCV choice
+            z = float(round(z))
+        a = int(np.floor(z))
+        b = min(a + 1, hi - 1)
+        w = z - a
+        sl = labels[i]
+        m = np.isin(sl, matrix_values)
+
+        def lerp(arr, off):
+            return (1.0 - w) * arr[a - off] + w * arr[b - off]
+
+        pore = (lerp(fp, c0) <= lerp(tp, c0)) & m
+        new = np.where(m, _ELECTROLYTE, sl)
+        new[pore] = PORE
+        if lo == c0:
+            carbon = (lerp(fc, c0) <= lerp(tc, c0)) & m & ~pore
+            new[carbon] = _CARBON
+        labels[i] = new
+
+
 def _compose_state(cell, spec, nodes, stretch, z_index, cath, incl, f_incl, cracks, crack_scale,
-                   crack_on):
+                   crack_on, z_src=None):
     """Labels and instance ids of one state, in its own frame.
 
-    The matrix (electrolyte, pores, carbon) and the other layers are the OCV labels warped
-    along z with nearest neighbours (``z_index``); the particles, inclusions and cracks are
+    The layers are the OCV labels warped along z with nearest neighbours (``z_index``); the
+    pores and carbon of the matrix are re-chosen from their random fields at the sub-voxel
+    source positions ``z_src`` (see :func:`_resample_matrix`); the particles, inclusions and cracks are
     rasterized analytically at their mapped positions, with the z stretch of the warp, so
     that they move by the recorded displacement to within rasterization error.
     """
@@ -977,6 +1038,8 @@ def _compose_state(cell, spec, nodes, stretch, z_index, cath, incl, f_incl, crac
     nz, ny, nx = cell.shape
     labels = cell.labels[z_index]
     labels[labels == _ACTIVE] = _ELECTROLYTE
+    if z_src is not None:
+        _resample_matrix(cell, labels, z_index, z_src)
     pid = np.zeros(cell.shape, dtype=np.uint32)
     lo_lim = np.array([cath[0], 0, 0])
     hi_lim = np.array([cath[1], ny, nx])
@@ -1195,7 +1258,8 @@ def insitu_sequence(cell, states=DEFAULT_STATES, *, params=None, seed=0):
             scale = on = np.zeros(0)
 
         # warp of the matrix along z (nearest neighbour): slab i samples OCV position φ⁻¹(i v)
-        z_index = np.clip(np.rint(_inverse(z_grid, nodes) / v), 0, nz - 1).astype(np.intp)
+        z_src = _inverse(z_grid, nodes) / v
+        z_index = np.clip(np.rint(z_src), 0, nz - 1).astype(np.intp)
         ref_layers = cell.layers
         starts = np.searchsorted(z_index, ref_layers["z_start"].to_numpy(), side="left")
         stops = np.searchsorted(z_index, ref_layers["z_stop"].to_numpy(), side="left")
@@ -1216,7 +1280,7 @@ def insitu_sequence(cell, states=DEFAULT_STATES, *, params=None, seed=0):
         cracks["center_vox"], cracks["M_vox"] = crack_c / v, crack_M * v**2
 
         labels, pid, iid, cid = _compose_state(cell, spec, nodes, stretch, z_index, cath_range,
-                                               incl, f, cracks, scale, on)
+                                               incl, f, cracks, scale, on, z_src=z_src)
         pid = pid.astype(id_dtype_p)
         iid = iid.astype(id_dtype_i)
         cid = cid.astype(id_dtype_c)
