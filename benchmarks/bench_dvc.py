@@ -12,6 +12,7 @@ scheduler on all cores and the synchronous one. One warm-up run, then `--repeat`
 
 from __future__ import annotations
 
+from _results import write_section
 import argparse
 import datetime as dt
 import os
@@ -22,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
 SHIFT = np.array([0.4, -0.3, 0.25])
 
 
@@ -118,15 +118,7 @@ def main():
     ])
     print(text)
     if args.write:
-        res = HERE / "RESULTS.md"
-        body = res.read_text()
-        start = body.find("## DVC")
-        if start >= 0:
-            end = body.find("\n## ", start + 5)
-            body = body[:start] + text + (body[end + 1:] if end >= 0 else "")
-        else:
-            body = body.rstrip() + "\n\n" + text
-        res.write_text(body)
+        write_section("## DVC", text.split("\n", 1)[1])
 
 
 if __name__ == "__main__":

@@ -24,11 +24,11 @@ The temporary scans and stores (≈4 GB for the full run) are deleted at the end
 
 from __future__ import annotations
 
+from _results import write_section
 import argparse
 import datetime
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -410,22 +410,6 @@ def _format(results, baseline, info, args):
     return "\n".join(lines)
 
 
-def _write_section(body):
-    """Replace (or append) the ``## Pipeline peak RAM`` section of RESULTS.md."""
-    section = f"{SECTION}\n\n{body}\n"
-    if RESULTS.exists():
-        text = RESULTS.read_text()
-    else:
-        text = "# tomopipe benchmarks\n\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}[ \t]*\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-        text = text.rstrip("\n") + "\n"
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="two small scans (smoke test)")
@@ -481,7 +465,7 @@ def main(argv=None):
     print(f"{SECTION}\n\n{body}")
     print(f"\ntotal {time.perf_counter() - t_start:.0f} s", file=sys.stderr)
     if args.write:
-        _write_section(body)
+        write_section(SECTION, body, path=RESULTS)
         print(f"wrote {RESULTS}", file=sys.stderr)
     return 0
 

@@ -9,6 +9,7 @@ runs in a subprocess whose peak RSS is sampled (psutil, 0.05 s).
 
 from __future__ import annotations
 
+from _results import write_section
 import argparse
 import datetime as dt
 import json
@@ -24,7 +25,6 @@ import numpy as np
 import psutil
 import zarr
 
-HERE = Path(__file__).resolve().parent
 
 CHILD = r"""
 import json, sys, time, zarr
@@ -118,15 +118,7 @@ def main():
     ])
     print(text)
     if args.write:
-        res = HERE / "RESULTS.md"
-        body = res.read_text()
-        start = body.find("## Quantification")
-        if start >= 0:
-            end = body.find("\n## ", start + 5)
-            body = body[:start] + text + (body[end + 1:] if end >= 0 else "")
-        else:
-            body = body.rstrip() + "\n\n" + text
-        res.write_text(body)
+        write_section("## Quantification", text.split("\n", 1)[1])
 
 
 if __name__ == "__main__":

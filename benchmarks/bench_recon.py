@@ -19,11 +19,11 @@ machine: about 157 ms per 2048-px slice with 1500 angles on 2 cores.
 
 from __future__ import annotations
 
+from _results import write_section
 import argparse
 import datetime
 import os
 import platform
-import re
 import resource
 import statistics
 import sys
@@ -206,22 +206,6 @@ def _format(results, iradon_res, info, args):
     return "\n".join(lines)
 
 
-def _write_section(body):
-    """Replace (or append) the ``## Reconstruction speed`` section of RESULTS.md."""
-    section = f"{SECTION}\n\n{body}\n"
-    if RESULTS.exists():
-        text = RESULTS.read_text()
-    else:
-        text = "# tomopipe benchmarks\n\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}[ \t]*\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-        text = text.rstrip("\n") + "\n"
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -258,7 +242,7 @@ def main(argv=None):
     body = _format(results, iradon_res, info, args)
     print(f"{SECTION}\n\n{body}")
     if args.write:
-        _write_section(body)
+        write_section(SECTION, body, path=RESULTS)
         print(f"\nwrote {RESULTS}", file=sys.stderr)
     return 0
 
