@@ -53,5 +53,6 @@ def test_dvc_cli_errors(tmp_path, two_states):
     (ref, _), _, _ = two_states
     r = CliRunner().invoke(app, ["dvc", str(ref), str(tmp_path / "none.zarr")])
     assert r.exit_code == 2 and "no complete volume" in r.output
+    assert not (tmp_path / "none.zarr").exists()  # a bad path creates nothing
     r = CliRunner().invoke(app, ["dvc", str(ref), str(ref), "--node-spacing", "50"])
     assert r.exit_code == 2 and "--node-spacing" in r.output

@@ -50,6 +50,9 @@ def run_dvc(reference, deformed, *, node_spacing_um=50.0, subset_size_um=None, a
     from ..quantify import write_tables
 
     log = log or (lambda m: None)
+    for p in (reference, deformed):
+        if not (Path(p) / "zarr.json").is_file():
+            raise StageError(f"{p}: not a tomopipe store (no complete volume stage to correlate)")
     ref_st, def_st = Store(reference), Store(deformed)
     ref_meta, def_meta = ref_st.info("volume"), def_st.info("volume")
     if ref_meta is None or def_meta is None:
