@@ -21,3 +21,42 @@ def write_section(title, body, *, path=RESULTS):
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text)
+
+
+def machine_info(*modules):
+    """Date, CPU model, cores, RAM, OS, Python, load and the versions of `modules` (names).
+
+    Returns
+    -------
+    dict of str to str
+        Keys ``date, cpu, cores, ram, os, python``, one per module name, then ``load``.
+    """
+    import datetime
+    import importlib
+    import os
+    import platform
+
+    import psutil
+
+    model = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    info = {
+        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "cpu": model,
+        "cores": f"{usable} usable ({os.cpu_count()} logical)",
+        "ram": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+    }
+    for name in modules:
+        info[name] = importlib.import_module(name).__version__
+    info["load"] = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    return info

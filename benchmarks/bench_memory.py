@@ -24,11 +24,9 @@ The temporary scans and stores (≈4 GB for the full run) are deleted at the end
 
 from __future__ import annotations
 
-from _results import write_section
+from _results import machine_info, write_section
 import argparse
-import datetime
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -271,42 +269,6 @@ _IMPORTS = ("import time, dask.array, zarr, h5py, finufft, scipy.fft, matplotlib
 
 # ---- report --------------------------------------------------------------------------------
 
-def _machine_info():
-    import dask
-    import finufft
-    import h5py
-    import psutil
-    import zarr
-
-    model = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    return {
-        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-        "cpu": model,
-        "cores": f"{usable} usable ({os.cpu_count()} logical)",
-        "ram": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "dask": dask.__version__,
-        "zarr": zarr.__version__,
-        "h5py": h5py.__version__,
-        "finufft": finufft.__version__,
-        "load": "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg()),
-    }
-
-
 def _sizes(n_angles, n_rows, n_cols):
     from tomopipe.pipeline import workflow_from_dict
     from tomopipe.pipeline.run import chunking
@@ -421,7 +383,7 @@ def main(argv=None):
     if args.quick and args.write:
         parser.error("--write records the full run; drop --quick")
 
-    info = _machine_info()
+    info = machine_info("numpy", "dask", "zarr", "h5py", "finufft")
     cases = QUICK_CASES if args.quick else FULL_CASES
     t_start = time.perf_counter()
     base = measure([sys.executable, "-c", _IMPORTS])

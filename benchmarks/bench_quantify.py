@@ -21,7 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import psutil
 import zarr
 
@@ -88,7 +87,7 @@ def main():
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        big = _tiled(Path(tmp) / "big.zarr", args.size)
+        _tiled(Path(tmp) / "big.zarr", args.size)
         small = _tiled(Path(tmp) / "small.zarr", args.lt_size)
         m = _run(Path(tmp) / "big.zarr", "metrics")
         lt = _run(Path(tmp) / "small.zarr", "lt", "20")

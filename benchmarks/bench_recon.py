@@ -19,11 +19,8 @@ machine: about 157 ms per 2048-px slice with 1500 angles on 2 cores.
 
 from __future__ import annotations
 
-from _results import write_section
+from _results import machine_info, write_section
 import argparse
-import datetime
-import os
-import platform
 import resource
 import statistics
 import sys
@@ -99,40 +96,6 @@ def _in_child(fn, *args):
         return ex.submit(fn, *args).result()
 
 
-def _machine_info():
-    import finufft
-    import psutil
-    import scipy
-    import skimage
-
-    model = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    return {
-        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-        "cpu": model,
-        "cores": f"{usable} usable ({os.cpu_count()} logical)",
-        "ram": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "finufft": finufft.__version__,
-        "scikit-image": skimage.__version__,
-        "load": "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg()),
-    }
-
-
 def _format(results, iradon_res, info, args):
     lines = []
     nt = "None (all cores)" if args.nthreads is None else str(args.nthreads)
@@ -193,7 +156,7 @@ def _format(results, iradon_res, info, args):
     lines.append("Machine and versions:")
     lines.append("")
     for key in ("date", "cpu", "cores", "ram", "os", "python", "numpy", "scipy", "finufft",
-                "scikit-image"):
+                "skimage"):
         lines.append(f"- {key}: {info[key]}")
     lines.append(f"- load average (1, 5, 15 min) at start: {info['load']} "
                  "(other work on the machine inflates timings)")
@@ -223,7 +186,7 @@ def main(argv=None):
     if args.quick and args.write:
         parser.error("--write records the full run; drop --quick")
 
-    info = _machine_info()
+    info = machine_info("numpy", "scipy", "finufft", "skimage")
     cases = QUICK_CASES if args.quick else FULL_CASES
     results = []
     for width, n_angles in cases:

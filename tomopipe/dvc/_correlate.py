@@ -317,7 +317,6 @@ def _gn_translation(fn, fnorm, sd, hinv, dblock, center, half, u, order, max_ite
 
 def _gn_affine(fn, fnorm, grad, dblock, center, half, u, order, max_iter, tol):
     """IC-GN on the 12-parameter affine map. Returns ``(u, G, zncc, converged, iterations)``."""
-    shape = fn.shape
     rel = np.stack(np.meshgrid(*[np.arange(-h, h + 1, dtype=np.float64) for h in half],
                                indexing="ij"), axis=-1).reshape(-1, 3)
     gr = grad.reshape(3, -1).T  # (n, 3)

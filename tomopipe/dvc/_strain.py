@@ -36,12 +36,13 @@ _KINDS = ("small", "green_lagrange")
 _MISSING = "missing"
 
 
-def _check_table(table, *, name="table"):
+def _check_table(table, *, name="table", required=_REQUIRED):
+    """Raise unless `table` is a DataFrame holding the `required` columns of ``dvc``'s table."""
     if not isinstance(table, pd.DataFrame):
         raise TypeError(
             f"{name} must be a pandas.DataFrame from tomopipe.dvc.dvc, got {type(table).__name__}"
         )
-    missing = [c for c in _REQUIRED if c not in table.columns]
+    missing = [c for c in required if c not in table.columns]
     if missing:
         raise ValueError(
             f"{name} lacks the column(s) {missing}; expected the table of tomopipe.dvc.dvc"

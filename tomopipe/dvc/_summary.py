@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._strain import _check_table as _check_columns
+
 __all__ = ["layer_displacement", "interface_motion", "quiver_plot"]
 
 _AXES = ("z", "y", "x")
@@ -24,15 +26,7 @@ _EDGE_TOL = 1e-9
 
 
 def _check_table(table, *, name="table"):
-    if not isinstance(table, pd.DataFrame):
-        raise TypeError(
-            f"{name} must be a pandas.DataFrame from tomopipe.dvc.dvc, got {type(table).__name__}"
-        )
-    missing = [c for c in _REQUIRED if c not in table.columns]
-    if missing:
-        raise ValueError(
-            f"{name} lacks the column(s) {missing}; expected the table of tomopipe.dvc.dvc"
-        )
+    _check_columns(table, name=name, required=_REQUIRED)
     pos = table[["node_z_um", "node_y_um", "node_x_um"]].to_numpy(dtype=np.float64)
     if not np.all(np.isfinite(pos)):
         raise ValueError(f"{name} holds NaN or infinite node positions (node_*_um)")

@@ -22,7 +22,6 @@ worker is a few tasks' chunks, independent of the size of the scan.
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,6 @@ import dask
 import dask.array as da
 import numpy as np
 
-from .. import __version__
 from .._validate import check_shape_equality
 from ..errors import InvalidFlatError, StageError
 from ..io import read_scan

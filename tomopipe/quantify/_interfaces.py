@@ -30,7 +30,7 @@ import pandas as pd
 
 from ..errors import ShapeMismatchError
 
-from ._layers import _as_array, _check_voxel_size, _is_dask
+from ._input import _as_array, _check_voxel_size, _is_dask
 
 __all__ = ["grey_profile", "find_interfaces", "Interfaces"]
 

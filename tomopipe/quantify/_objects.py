@@ -28,7 +28,7 @@ by chunk with dask and only small per-chunk tables are held in memory.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Integral
 
 import dask
 import dask.array as da
@@ -37,6 +37,7 @@ import pandas as pd
 from scipy import ndimage
 
 from ..errors import ShapeMismatchError
+from ._input import _as_volume, _check_schema, _check_voxel_size, _is_numpy
 
 __all__ = ["label_objects", "object_table", "connected_to", "Connection", "OBJECT_COLUMNS"]
 
@@ -57,51 +58,6 @@ _M2 = tuple(f"m_{a}{b}" for a, b in _PAIRS)
 # --------------------------------------------------------------------------------------------
 # input handling (shared with _phases)
 # --------------------------------------------------------------------------------------------
-
-
-def _is_numpy(arr):
-    return isinstance(arr, np.ndarray)
-
-
-def _as_volume(arr, name, *, chunks_like=None):
-    """`arr` as a 3-D NumPy array (if it is one) or a dask array (dask, zarr, other lazy)."""
-    if _is_numpy(arr) and chunks_like is None:
-        out = arr
-    elif isinstance(arr, da.Array):
-        out = arr
-    elif _is_numpy(arr):
-        out = da.from_array(arr, chunks=chunks_like)
-    elif all(hasattr(arr, a) for a in ("shape", "dtype", "__getitem__")):
-        chunks = getattr(arr, "chunks", None)
-        out = da.from_array(arr, chunks=chunks if chunks is not None else "auto")
-    else:
-        out = np.asarray(arr)
-    if out.ndim != 3:
-        raise ValueError(f"{name} must be a 3-D (z, y, x) volume, got shape {tuple(out.shape)}")
-    if chunks_like is not None and isinstance(out, da.Array) and out.chunks != chunks_like:
-        out = out.rechunk(chunks_like)
-    return out
-
-
-def _check_voxel_size(voxel_size_um):
-    if isinstance(voxel_size_um, bool) or not isinstance(voxel_size_um, Real):
-        raise ValueError(f"voxel_size_um must be a positive number (µm), got {voxel_size_um!r}")
-    v = float(voxel_size_um)
-    if not (np.isfinite(v) and v > 0):
-        raise ValueError(f"voxel_size_um must be a finite number > 0 (µm), got {voxel_size_um!r}")
-    return v
-
-
-def _resolve_schema(schema):
-    if schema is None:
-        from ..simulate._cell import LABELS
-
-        return dict(LABELS)
-    try:
-        out = {str(k): int(v) for k, v in dict(schema).items()}
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"schema must map label names to integer values, got {schema!r}") from exc
-    return out
 
 
 def _schema_value(schema, name, *, param="schema"):
@@ -536,7 +492,7 @@ def object_table(object_labels, voxel_size_um, *, phase_labels=None, schema=None
     if touching:
         if phase_labels is None:
             raise ValueError("touching needs phase_labels (the phase label volume)")
-        sch = _resolve_schema(schema)
+        sch = _check_schema(schema)
         values = [_schema_value(sch, name, param="schema") for name in touching]
         if tuple(np.shape(phase_labels)) != tuple(labels.shape):
             raise ShapeMismatchError(

@@ -29,16 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from ._objects import (
-    _as_volume,
-    _check_voxel_size,
-    _is_numpy,
-    _map_blocks_reduce,
-    _resolve_schema,
-    _schema_value,
-    label_objects,
-    object_table,
-)
+from ._input import _as_volume, _check_schema, _check_voxel_size, _is_numpy
+from ._objects import _map_blocks_reduce, _schema_value, label_objects, object_table
 
 __all__ = ["CrackStats", "InclusionStats", "crack_stats", "inclusion_stats"]
 
@@ -306,7 +298,7 @@ def crack_stats(labels, voxel_size_um, *, schema=None, layers=None, flatness_max
     236.0
     """
     v = _check_voxel_size(voxel_size_um)
-    sch = _resolve_schema(schema)
+    sch = _check_schema(schema)
     min_voxels = _check_count(min_voxels, "min_voxels")
     fmax = float(flatness_max)
     if not (0.0 < fmax <= 1.0):
@@ -487,7 +479,7 @@ def inclusion_stats(labels, voxel_size_um, *, schema=None, layers=None, particle
     from .._validate import check_shape_equality
 
     v = _check_voxel_size(voxel_size_um)
-    sch = _resolve_schema(schema)
+    sch = _check_schema(schema)
     min_voxels = _check_count(min_voxels, "min_voxels")
     min_voxels_shape = _check_count(min_voxels_shape, "min_voxels_shape")
     if not (np.isfinite(angle_bin_deg) and 0 < float(angle_bin_deg) <= 90):

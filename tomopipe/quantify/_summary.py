@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ._input import _as_array
 from ._layers import layer_stats
 from ._phases import crack_stats, inclusion_stats
 from ._thickness import local_thickness, thickness_distribution
@@ -119,10 +120,5 @@ def quantify_labels(labels, voxel_size_um, *, schema=None, n_layers=10, layer_th
 
 
 def _pore_mask(labels, schema):
-    pore = schema["pore"]
-    if isinstance(labels, np.ndarray):
-        return labels == pore
-    import dask.array as da
-
-    arr = labels if isinstance(labels, da.Array) else da.from_zarr(labels)
-    return arr == pore
+    """Void mask (NumPy or lazy dask) of any label-array type."""
+    return _as_array(labels, name="labels") == schema["pore"]
