@@ -18,6 +18,7 @@ __all__ = [
     "AngleUnitError",
     "ConfigError",
     "StageError",
+    "ModelError",
 ]
 
 
@@ -75,3 +76,8 @@ class ConfigError(TomopipeError, ValueError):
 
 class StageError(TomopipeError, RuntimeError):
     """A pipeline stage failed or its store is inconsistent."""
+
+
+class ModelError(TomopipeError, ValueError):
+    """A segmentation model file is unusable: not safetensors, no or invalid model card,
+    checksum mismatch, or weights that do not match the card's classes or architecture."""

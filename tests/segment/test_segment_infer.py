@@ -1,0 +1,81 @@
+"""Tiled inference: chunked result == single pass (no seams), blending, shapes and dtypes."""
+
+import dask.array as da
+import numpy as np
+import pytest
+
+from tomopipe.segment import predict_probabilities, segment, segment_dask, tile_geometry
+from tomopipe.segment._infer import _window
+
+
+@pytest.mark.parametrize("chunks", [(20, 13, 17), (48, 48, 48), (7, 48, 5)])
+def test_chunked_equals_single_pass_2p5d(tiny_model, sim_volume, chunks):
+    vol = sim_volume.mu
+    lab, prob = segment(vol, tiny_model)
+    dl, dp = segment_dask(da.from_array(vol, chunks=chunks), tiny_model)
+    lab2, prob2 = da.compute(dl, dp)
+    assert lab2.dtype == np.uint8 and prob2.dtype == np.float16
+    assert prob2.shape == (len(tiny_model.classes),) + vol.shape
+    np.testing.assert_array_equal(lab, lab2)
+    np.testing.assert_array_equal(prob, prob2)
+
+
+def test_chunked_equals_single_pass_3d(tiny_model_3d, sim_volume):
+    vol = sim_volume.mu[:, :40, :36]
+    lab, prob = segment(vol, tiny_model_3d)
+    dl, dp = segment_dask(da.from_array(vol, chunks=(15, 22, 9)), tiny_model_3d)
+    lab2, prob2 = da.compute(dl, dp)
+    np.testing.assert_array_equal(lab, lab2)
+    np.testing.assert_array_equal(prob, prob2)
+
+
+def test_default_model_has_no_seams(sim_volume):
+    """The shipped network, chunks smaller than a tile: identical to one pass."""
+    from tomopipe.segment import load_model
+
+    m = load_model("default", device="cpu")
+    lab, prob = segment(sim_volume.mu, m)
+    dl, dp = segment_dask(da.from_array(sim_volume.mu, chunks=(24, 16, 20)), m)
+    lab2, prob2 = da.compute(dl, dp)
+    np.testing.assert_array_equal(lab, lab2)
+    np.testing.assert_array_equal(prob, prob2)
+
+
+def test_region_equals_part_of_whole(tiny_model, sim_volume):
+    whole = predict_probabilities(sim_volume.mu, tiny_model)
+    region = ((5, 30), (0, 11), (20, 48))
+    part = predict_probabilities(sim_volume.mu, tiny_model, region=region)
+    np.testing.assert_array_equal(part, whole[:, 5:30, 0:11, 20:48])
+
+
+def test_probabilities_sum_to_one_and_labels_are_argmax(tiny_model, sim_volume):
+    lab, prob = segment(sim_volume.mu, tiny_model)
+    p = prob.astype(np.float32)
+    np.testing.assert_allclose(p.sum(0), 1.0, atol=5e-3)
+    values = np.array([tiny_model.schema[c] for c in tiny_model.classes], dtype=np.uint8)
+    exact = predict_probabilities(sim_volume.mu, tiny_model)
+    np.testing.assert_array_equal(lab, values[exact.argmax(0)])
+
+
+def test_blending_is_a_partition_of_unity_of_the_tile_windows(tiny_model):
+    """A constant probability field stays constant through the blending."""
+    geo = tile_geometry(tiny_model, (48, 48, 48))
+    assert geo["step"][1] == geo["tile"][1]  # planes are independent: no overlap along y
+    assert geo["context"] == (0, 1, 0)
+    w = _window(16, 4)
+    assert w.min() > 0 and w.max() == 1 and np.allclose(w, w[::-1])
+    # tiles on a volume-fixed grid, last one flush with the far edge
+    assert geo["starts"][0] == [0, 12, 24, 32]
+
+
+def test_small_volume_smaller_than_tile(tiny_model):
+    vol = np.random.default_rng(1).normal(2.5, 3, size=(5, 3, 7)).astype(np.float32)
+    lab, prob = segment(vol, tiny_model)
+    assert lab.shape == vol.shape and prob.shape[1:] == vol.shape
+    dl, dp = segment_dask(da.from_array(vol, chunks=(2, 2, 3)), tiny_model)
+    np.testing.assert_array_equal(dl.compute(), lab)
+
+
+def test_not_3d(tiny_model):
+    with pytest.raises(ValueError, match="3-D"):
+        segment(np.zeros((4, 4)), tiny_model)

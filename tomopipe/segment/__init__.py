@@ -1,0 +1,33 @@
+"""Segmentation of reconstructed volumes: a U-Net shipped as safetensors, and classical baselines.
+
+- :mod:`._schema`: the label schema (:data:`DEFAULT_SCHEMA`: pore, electrolyte, active,
+  inclusion, lithium, current_collector, crack, outside) and truth → schema mapping.
+- :mod:`._unet`: the network (2.5-D by default: an xz plane and its neighbours along y as
+  channels; 3-D available).
+- :mod:`._model`: model files (safetensors + Markdown model card with sha256), loading with
+  checks, never unpickling.
+- :mod:`._infer`: tiled inference with overlap and blending, in memory or over dask chunks
+  (chunked result = single-pass result).
+- :mod:`._train`: training on simulated scans or on corrected labels.
+- :mod:`._data`: simulated training/evaluation scans with ground truth.
+- :mod:`._baselines`: multi-Otsu and a random-forest pixel classifier (scikit-image).
+- :mod:`._metrics`: per-class Dice and IoU.
+
+Axis order: volumes ``(z, y, x)``; probabilities ``(class, z, y, x)``. μ in 1/cm.
+"""
+
+from ._data import SimVolume, simulate_volume, simulated_series
+from ._infer import predict_probabilities, segment, segment_dask, tile_geometry
+from ._metrics import dice_scores
+from ._model import SegmentationModel, default_model_path, load_model, read_card, save_model
+from ._schema import DEFAULT_CLASSES, DEFAULT_SCHEMA, classes_to_labels, labels_to_classes, truth_to_labels
+from ._train import UNLABELLED, TrainConfig, train_unet
+from ._unet import UNet
+
+__all__ = [
+    "DEFAULT_SCHEMA", "DEFAULT_CLASSES", "classes_to_labels", "labels_to_classes", "truth_to_labels",
+    "UNet", "SegmentationModel", "load_model", "save_model", "read_card", "default_model_path",
+    "predict_probabilities", "segment", "segment_dask", "tile_geometry",
+    "TrainConfig", "train_unet", "UNLABELLED", "SimVolume", "simulate_volume", "simulated_series",
+    "dice_scores",
+]

@@ -1,0 +1,268 @@
+"""Tiled U-Net inference with overlap and blending, in memory or over dask chunks.
+
+Tiles lie on one grid fixed in *volume* coordinates (starts ``0, s, 2s, …`` and a last tile
+flush with the far edge, per axis), each tile's class probabilities are weighted by a
+window that falls smoothly to (almost) zero at the tile edges, and the weighted sum is
+divided by the sum of the weights. A chunk computes exactly the tiles that touch it, reading
+the input they need (its halo), and adds them in the same order as a single pass over the
+whole volume: the chunked result equals the single-pass result, so chunk borders leave no
+seams, and tile borders are blended away.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import dask
+import dask.array as da
+import numpy as np
+
+__all__ = ["predict_probabilities", "segment", "segment_dask", "tile_geometry"]
+
+
+def _starts(n, tile, step):
+    if n <= tile:
+        return [0]
+    s = list(range(0, n - tile, step))
+    s.append(n - tile)
+    return s
+
+
+def _window(tile, overlap):
+    w = np.ones(tile, dtype=np.float32)
+    if overlap > 0 and tile > 1:
+        o = min(overlap, tile // 2)
+        ramp = np.sin(0.5 * np.pi * (np.arange(o) + 0.5) / o) ** 2
+        w[:o] = np.minimum(w[:o], ramp)
+        w[tile - o:] = np.minimum(w[tile - o:], ramp[::-1])
+    return np.maximum(w, 1e-3).astype(np.float32)
+
+
+def tile_geometry(model, shape, *, tile=None, overlap=None):
+    """Tile, step, input context and window per axis for `model` on a volume of `shape`.
+
+    Parameters
+    ----------
+    model : SegmentationModel
+    shape : tuple of 3 int
+        Volume shape ``(z, y, x)``.
+    tile, overlap : tuple of 3 int, optional
+        Default: the card's ``inference`` entries. For the 2.5-D network the y entry of `tile`
+        is the number of planes run as one batch and its overlap is 0 (planes are independent).
+
+    Returns
+    -------
+    dict with ``tile``, ``step``, ``context``, ``windows``, ``starts`` (per axis).
+    """
+    inf = model.card.get("inference", {})
+    tile = tuple(int(t) for t in (tile or inf.get("tile", (128, 8, 128))))
+    overlap = tuple(int(o) for o in (overlap or inf.get("overlap", (32, 0, 32))))
+    if len(tile) != 3 or len(overlap) != 3 or min(tile) < 1 or min(overlap) < 0:
+        raise ValueError(f"tile and overlap must be 3 positive (non-negative) ints, got {tile}, {overlap}")
+    if model.ndim == 2:
+        overlap = (overlap[0], 0, overlap[2])
+        context = (0, (model.in_channels - 1) // 2, 0)
+    else:
+        context = (0, 0, 0)
+    tile = tuple(min(t, n) for t, n in zip(tile, shape))
+    overlap = tuple(min(o, t // 2) for o, t in zip(overlap, tile))
+    step = tuple(max(1, t - o) for t, o in zip(tile, overlap))
+    return {"tile": tile, "step": step, "context": context,
+            "windows": [_window(t, o) for t, o in zip(tile, overlap)],
+            "starts": [_starts(n, t, s) for n, t, s in zip(shape, tile, step)]}
+
+
+def _run_net(model, block):
+    """Class probabilities (K, *tile) float32 of one input block (tile plus context)."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32) / np.float32(model.scale))
+    m = model.net.multiple
+    if model.ndim == 2:
+        c = model.in_channels
+        ny = x.shape[1] - (c - 1)
+        planes = torch.stack([x[:, j:j + c, :].permute(1, 0, 2) for j in range(ny)])  # (ny, c, z, x)
+        spatial = planes.shape[2:]
+    else:
+        planes = x[None, None]
+        spatial = planes.shape[2:]
+    pad = [(-s) % m for s in spatial]
+    if any(pad):
+        widths = []
+        for p in reversed(pad):
+            widths += [0, p]
+        planes = F.pad(planes, widths, mode="replicate")
+    with torch.inference_mode():
+        logits = model.net(planes.to(model.device))
+        prob = torch.softmax(logits.float(), dim=1).cpu()
+    prob = prob[(slice(None), slice(None)) + tuple(slice(0, s) for s in spatial)]
+    if model.ndim == 2:
+        return prob.permute(1, 2, 0, 3).numpy()  # (K, z, ny, x)
+    return prob[0].numpy()
+
+
+def _predict_region(model, block, block_origin, shape, region, geo):
+    """Blended probabilities (K, *region) float32 for `region` from an input `block`.
+
+    `block` holds the volume (edge-clamped) on the index ranges starting at `block_origin`
+    (may be negative: clamped indices were replicated).
+    """
+    tile, ctx = geo["tile"], geo["context"]
+    k = len(model.classes)
+    rshape = tuple(b - a for a, b in region)
+    acc = np.zeros((k,) + rshape, dtype=np.float32)
+    wsum = np.zeros(rshape, dtype=np.float32)
+    per_axis = [[s for s in starts if s < b and s + t > a]
+                for starts, (a, b), t in zip(geo["starts"], region, tile)]
+    for combo in itertools.product(*per_axis):
+        src = tuple(slice(s - c - o, s + t + c - o) for s, c, t, o in zip(combo, ctx, tile, block_origin))
+        prob = _run_net(model, block[src])
+        tsl, rsl = [], []
+        for s, t, (a, b) in zip(combo, tile, region):
+            lo, hi = max(s, a), min(s + t, b)
+            tsl.append(slice(lo - s, hi - s))
+            rsl.append(slice(lo - a, hi - a))
+        w = geo["windows"][0][tsl[0]][:, None, None] * geo["windows"][1][tsl[1]][None, :, None] \
+            * geo["windows"][2][tsl[2]][None, None, :]
+        acc[(slice(None),) + tuple(rsl)] += prob[(slice(None),) + tuple(tsl)] * w
+        wsum[tuple(rsl)] += w
+    acc /= wsum
+    return acc
+
+
+def _input_range(geo, shape, region):
+    lo, hi = [], []
+    for starts, (a, b), t, c in zip(geo["starts"], region, geo["tile"], geo["context"]):
+        used = [s for s in starts if s < b and s + t > a]
+        lo.append(min(used) - c)
+        hi.append(max(used) + t + c)
+    return lo, hi
+
+
+def _clamped(read, shape, lo, hi):
+    """Volume values on index ranges [lo, hi) per axis, edge-replicated outside the volume."""
+    inner = tuple(slice(max(l, 0), min(h, n)) for l, h, n in zip(lo, hi, shape))
+    block = np.asarray(read(inner), dtype=np.float32)
+    for ax, (l, h, n) in enumerate(zip(lo, hi, shape)):
+        if l < 0 or h > n:
+            idx = np.clip(np.arange(l, h), 0, n - 1) - max(l, 0)
+            block = np.take(block, idx, axis=ax)
+    return block
+
+
+def predict_probabilities(volume, model, *, tile=None, overlap=None, region=None):
+    """Class probabilities of a volume (or of a region of it) by blended tiles, in memory.
+
+    Parameters
+    ----------
+    volume : (z, y, x) array_like
+        μ in the units of the model card's normalization (1/cm); NumPy, zarr or dask
+        (only the needed part is read).
+    model : SegmentationModel
+    tile, overlap : tuple of 3 int, optional
+        See :func:`tile_geometry`.
+    region : tuple of 3 (start, stop), optional
+        Sub-volume to predict (default: all); its result equals the same part of the
+        whole-volume result.
+
+    Returns
+    -------
+    (n_classes, z, y, x) ndarray of float32
+        Probabilities in the card's class order (sum 1 per voxel).
+    """
+    shape = tuple(int(n) for n in np.shape(volume))
+    if len(shape) != 3:
+        raise ValueError(f"volume must be 3-D (z, y, x), got shape {shape}")
+    geo = tile_geometry(model, shape, tile=tile, overlap=overlap)
+    region = tuple((0, n) for n in shape) if region is None else tuple((int(a), int(b)) for a, b in region)
+    lo, hi = _input_range(geo, shape, region)
+
+    def read(sl):
+        part = volume[sl]
+        return part.compute() if hasattr(part, "compute") else part
+
+    block = _clamped(read, shape, lo, hi)
+    return _predict_region(model, block, lo, shape, region, geo)
+
+
+def _labels_of(prob, model):
+    values = np.asarray([model.schema[c] for c in model.classes], dtype=np.uint8)
+    return values[np.argmax(prob, axis=0)]
+
+
+def segment(volume, model, *, tile=None, overlap=None):
+    """Segment a volume in one pass (in memory): labels and class probabilities.
+
+    Parameters
+    ----------
+    volume : (z, y, x) array_like
+        μ, 1/cm (see the model card).
+    model : SegmentationModel
+
+    Returns
+    -------
+    labels : (z, y, x) ndarray of uint8
+        Label values of the card's schema (argmax of the probabilities).
+    probabilities : (n_classes, z, y, x) ndarray of float16
+    """
+    prob = predict_probabilities(volume, model, tile=tile, overlap=overlap)
+    return _labels_of(prob, model), prob.astype(np.float16)
+
+
+def _chunk_task(block, model, lo, shape, region, geo):
+    prob = _predict_region(model, block, lo, shape, region, geo)
+    return _labels_of(prob, model), prob.astype(np.float16)
+
+
+def segment_dask(volume, model, *, chunks=None, tile=None, overlap=None):
+    """Segment a (large) volume chunk by chunk: lazy labels and probabilities.
+
+    Each output chunk is one task that reads the input it needs (the chunk plus the halo of
+    the tiles touching it, edge-replicated at the volume border) and blends those tiles as
+    :func:`segment` does, so the result equals the single-pass result. RAM per task: the
+    halo'd input block and ``n_classes × chunk`` float32 accumulators.
+
+    Parameters
+    ----------
+    volume : (z, y, x) dask array or array_like
+        μ, 1/cm.
+    model : SegmentationModel
+    chunks : tuple of 3 int, optional
+        Output chunks (default: the chunks of `volume`).
+    tile, overlap : tuple of 3 int, optional
+        See :func:`tile_geometry`.
+
+    Returns
+    -------
+    labels : (z, y, x) dask array of uint8
+    probabilities : (n_classes, z, y, x) dask array of float16
+        Chunked ``(n_classes, *chunks)``.
+    """
+    vol = volume if isinstance(volume, da.Array) else da.from_array(volume, chunks=chunks or "auto")
+    if vol.ndim != 3:
+        raise ValueError(f"volume must be 3-D (z, y, x), got shape {vol.shape}")
+    if chunks is not None:
+        vol = vol.rechunk(chunks)
+    shape = vol.shape
+    geo = tile_geometry(model, shape, tile=tile, overlap=overlap)
+    k = len(model.classes)
+    mdl = dask.delayed(model, name=f"tomopipe-model-{model.card['weights']['sha256'][:16]}-{model.device}")
+    bounds = [np.concatenate([[0], np.cumsum(c)]) for c in vol.chunks]
+    grid_l = np.empty(tuple(len(c) for c in vol.chunks), dtype=object)
+    grid_p = np.empty_like(grid_l)
+    for idx in itertools.product(*(range(len(c)) for c in vol.chunks)):
+        region = tuple((int(b[i]), int(b[i + 1])) for b, i in zip(bounds, idx))
+        lo, hi = _input_range(geo, shape, region)
+        inner = tuple(slice(max(l, 0), min(h, n)) for l, h, n in zip(lo, hi, shape))
+        src = vol[inner]
+        pad = tuple((max(0, -l), max(0, h - n)) for l, h, n in zip(lo, hi, shape))
+        if any(p != (0, 0) for p in pad):
+            src = da.pad(src, pad, mode="edge")
+        task = dask.delayed(_chunk_task, nout=2, pure=True)(src, mdl, lo, shape, region, geo)
+        rshape = tuple(b - a for a, b in region)
+        grid_l[idx] = da.from_delayed(task[0], shape=rshape, dtype=np.uint8)
+        grid_p[idx] = da.from_delayed(task[1], shape=(k,) + rshape, dtype=np.float16)
+    labels = da.block(grid_l.tolist())
+    prob = da.block([[[p for p in row] for row in plane] for plane in grid_p.tolist()])
+    return labels, prob

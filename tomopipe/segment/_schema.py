@@ -1,0 +1,92 @@
+"""The label schema of the segmentation models and the mapping from simulator truth to classes."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+import numpy as np
+
+__all__ = ["UNLABELLED", "DEFAULT_SCHEMA", "DEFAULT_CLASSES", "classes_to_labels", "labels_to_classes", "truth_to_labels"]
+
+#: Label value of voxels without annotation in sparse labels (scribbles, partial corrections):
+#: ignored by training and by the scores.
+UNLABELLED = 254
+
+#: Label values of the composite-cathode cell as written by the segmentation stage (uint8).
+#: They extend :data:`tomopipe.simulate.LABELS` by a ``crack`` label (7); ``outside`` (255) is
+#: the air around the sample. Carbon black is not a class: at ~1 µm voxels its 1-voxel
+#: aggregates (μ ≈ 0.4 /cm at 35 keV, a fifth of the electrolyte's) are not resolved from
+#: pores, so it is part of ``pore`` (the pore + carbon-binder domain).
+DEFAULT_SCHEMA = MappingProxyType({
+    "pore": 0,
+    "electrolyte": 1,
+    "active": 2,
+    "inclusion": 3,
+    "lithium": 5,
+    "current_collector": 6,
+    "crack": 7,
+    "outside": 255,
+})
+
+#: Class order of the network's output channels.
+DEFAULT_CLASSES = tuple(DEFAULT_SCHEMA)
+
+
+def _lut(schema, classes):
+    lut = np.zeros(256, dtype=np.uint8)
+    for k, name in enumerate(classes):
+        lut[schema[name]] = k
+    return lut
+
+
+def classes_to_labels(class_index, classes=DEFAULT_CLASSES, schema=DEFAULT_SCHEMA):
+    """Map class indices (network channel order) to label values of `schema` (uint8)."""
+    values = np.asarray([schema[c] for c in classes], dtype=np.uint8)
+    return values[np.asarray(class_index)]
+
+
+def labels_to_classes(labels, classes=DEFAULT_CLASSES, schema=DEFAULT_SCHEMA):
+    """Map label values of `schema` to class indices (network channel order).
+
+    Raises
+    ------
+    ValueError
+        If `labels` holds a value that is not in `schema`.
+    """
+    labels = np.asarray(labels)
+    known = np.zeros(256, dtype=bool)
+    known[[schema[c] for c in classes]] = True
+    if labels.dtype != np.uint8:
+        if labels.size and (labels.min() < 0 or labels.max() > 255):
+            raise ValueError("labels: values outside 0..255 are not in the schema")
+        labels = labels.astype(np.uint8)
+    bad = ~known[labels]
+    if bad.any():
+        raise ValueError(f"labels: values {sorted(np.unique(labels[bad]).tolist())} are not in the schema "
+                         f"{dict(schema)}")
+    return _lut(schema, classes)[labels]
+
+
+def truth_to_labels(labels, crack_ids=None):
+    """Simulator truth (:data:`tomopipe.simulate.LABELS`) in :data:`DEFAULT_SCHEMA` values.
+
+    Carbon (4) becomes ``pore`` (0); void voxels of a crack (``crack_ids > 0``) become
+    ``crack`` (7).
+
+    Parameters
+    ----------
+    labels : (z, y, x) ndarray of uint8
+    crack_ids : (z, y, x) ndarray of int, optional
+        Crack ids of :class:`tomopipe.simulate.State`.
+
+    Returns
+    -------
+    (z, y, x) ndarray of uint8
+    """
+    from ..simulate import LABELS
+
+    out = np.array(labels, dtype=np.uint8, copy=True)
+    out[out == LABELS["carbon"]] = DEFAULT_SCHEMA["pore"]
+    if crack_ids is not None:
+        out[(np.asarray(crack_ids) > 0) & (out == DEFAULT_SCHEMA["pore"])] = DEFAULT_SCHEMA["crack"]
+    return out
