@@ -1,4 +1,4 @@
-"""Command line: ``tomopipe run | info | demo``."""
+"""Command line: ``tomopipe run | info | demo | dvc | train | simulate``."""
 
 from __future__ import annotations
 
@@ -104,6 +104,48 @@ def dvc_cmd(
     layers = res["layers"]
     typer.echo(layers[["z_center_um", "n_nodes", "u_z_median_um", "u_z_mad_um"]].to_string())
     typer.echo(f"quiver: {res['quiver']}")
+
+
+@app.command()
+def train(
+    out: Path = typer.Argument(..., help="model stem: writes OUT.safetensors and the card OUT.md"),
+    store: Optional[Path] = typer.Option(None, "--store", help="fine-tune on this store's volume and --labels"),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="zarr of corrected labels (254 = not reviewed)"),
+    init: str = typer.Option("default", "--init", help="model to fine-tune from (with --store)"),
+    iterations: Optional[int] = typer.Option(None, "--iterations", help="optimizer steps"),
+    cells: int = typer.Option(12, "--cells", help="simulated cells (three states each)"),
+    size: int = typer.Option(128, "--size", help="voxels per side of the simulated cells"),
+    ndim: int = typer.Option(2, "--ndim", help="2: 2.5-D U-Net (default), 3: 3-D U-Net"),
+    seed: int = typer.Option(0, "--seed"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="PyTorch CPU threads"),
+):
+    """Train the segmentation U-Net on simulated scans (default) or fine-tune it on corrections.
+
+    Without --store: simulate CELLS CuS cells (seeded), train, score on held-out scans and write
+    the model with its card (≈1 h on 2 CPU cores with the defaults). With --store and --labels:
+    fine-tune --init on the store's volume where the labels are not 254.
+    """
+    from .segment import TrainConfig
+    from .segment._heldout import TRAINING_SERIES
+    from .segment._recipes import train_from_simulation, train_from_store
+
+    try:
+        if store is not None:
+            if labels is None:
+                raise typer.BadParameter("--store needs --labels (the corrected label array)")
+            cfg = TrainConfig(iterations=iterations or 300, lr=5e-4, seed=seed, threads=threads)
+            path = train_from_store(out, store, labels, init=init, config=cfg, progress=typer.echo)
+        else:
+            cfg = TrainConfig(ndim=ndim, seed=seed, threads=threads,
+                              **({"patch": 64} if ndim == 3 else {}),
+                              **({"iterations": iterations} if iterations else {}))
+            series = {**TRAINING_SERIES, "n_cells": cells, "size": size, "seed": seed}
+            path, table = train_from_simulation(out, config=cfg, series=series, progress=typer.echo)
+            typer.echo(table.round(3).to_string())
+            typer.echo(f"mean Dice {table['dice'].mean():.3f}")
+    except (TomopipeError, ValueError) as exc:
+        _fail(exc)
+    typer.echo(f"model: {path} (card {path.with_suffix('.md')})")
 
 
 simulate_app = typer.Typer(no_args_is_help=True, help="Simulate scans with known ground truth.")

@@ -124,10 +124,43 @@ class ReconConfig(_Model):
     rows_per_chunk: int = Field(16, ge=1, description="slices per reconstruction task")
 
 
+class SegmentConfig(_Model):
+    """Segmentation of the volume (``tomopipe.segment``), written to ``segmentation/``."""
+
+    method: Literal["unet", "multiotsu", "random_forest"] = Field(
+        "unet", description="U-Net (model file), multi-Otsu thresholds, or random forest on annotations"
+    )
+    model: str = Field("default", description="unet: safetensors weights (card beside them) or 'default'")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="unet: where the network runs")
+    probabilities: bool = Field(True, description="unet: also write class probabilities (float16, 2 bytes × classes per voxel)")
+    chunks: tuple[int, int, int] = Field((64, 128, 128), description="(z, y, x) voxels per inference task / zarr chunk")
+    tile: Optional[tuple[int, int, int]] = Field(None, description="unet: tile (z, y, x), default from the model card")
+    overlap: Optional[tuple[int, int, int]] = Field(None, description="unet: tile overlap (z, y, x), default from the card")
+    classes: list[str] = Field(
+        ["pore", "electrolyte", "active", "current_collector"],
+        description="multiotsu: schema names in order of increasing μ (one Otsu class each)",
+    )
+    annotations: Optional[str] = Field(
+        None, description="random_forest: zarr array of sparse labels on this volume (schema values, 254 = unlabelled)"
+    )
+    sigma_max: float = Field(8.0, gt=0, description="random_forest: largest feature scale (voxels)")
+    n_estimators: int = Field(50, ge=1, description="random_forest: trees")
+
+    @field_validator("chunks")
+    @classmethod
+    def _chunks(cls, v):
+        if min(v) < 1:
+            raise ValueError("must be positive")
+        return v
+
+
 class QuantifyConfig(_Model):
     """Metrics of a label volume (``tomopipe.quantify``), written to ``metrics/``."""
 
-    labels: str = Field(..., description="zarr array (or group holding 'labels') of the label volume")
+    labels: str = Field(
+        "segmentation",
+        description="zarr array (or group holding 'labels') of the label volume; 'segmentation': the store's segmentation stage",
+    )
     voxel_size: Optional[Quantity] = Field(
         None, description="voxel size with unit (default: the array's voxel_size_um, else geometry.pixel_size)"
     )
@@ -164,6 +197,7 @@ class Workflow(_Model):
     stripes: StripeConfig = StripeConfig()
     recon: ReconConfig = ReconConfig()
     output: OutputConfig = OutputConfig()
+    segment: Optional[SegmentConfig] = None
     quantify: Optional[QuantifyConfig] = None
     base_dir: str = Field(".", exclude=True, description="folder of the workflow file (set by the loader)")
 

@@ -1,4 +1,5 @@
-"""Run a workflow: raw → normalized → [phase] → sinograms → volume, each a zarr stage.
+"""Run a workflow: raw → normalized → [phase] → sinograms → volume → [segmentation] → [metrics],
+each a zarr stage.
 
 Chunk contract (``c`` = ``output.chunk_angles``, ``r`` = ``recon.rows_per_chunk``, both capped so
 that one task's float32 input stays under ``output.chunk_mb``, see :func:`chunking`):
@@ -12,6 +13,10 @@ phase      projections (angle, row, col)    (c, all rows, all cols)     (c, r, a
 sinograms  sinograms (angle, row, col)      (all angles, r, all cols)   (c, r, all cols)
 volume     0, 1, … (z, y, x) pyramid        (r, N, N)                   (r, ≤256, ≤256)
 ========== ================================ =========================== ==================
+
+The ``segmentation`` stage (:mod:`.segment_stage`) reads ``segment.chunks`` of the volume plus the
+halo of the network's tiles per task and writes ``labels (z, y, x)`` and ``probabilities (class,
+z, y, x)`` in zarr chunks of ``segment.chunks`` (one class per probability chunk).
 
 Projection stages read whole projections (Paganin and dezinger need them); the sinogram and
 volume stages read all angles of ``r`` rows. The small zarr chunks let both read exactly what
@@ -44,7 +49,7 @@ from ..prep import (
 from ..reconstruction import find_center_pc, find_center_vo, recon_dask
 from ..units import parse_quantity
 from .config import Workflow
-from .store import Store, file_checksum, fingerprint
+from .store import Store, file_checksum, fingerprint, open_label_array
 
 __all__ = ["run_workflow", "RunResult", "open_input"]
 
@@ -437,8 +442,14 @@ def _run(wf, scan, files, flatfield, st, progress, log):
                          "center": center, "dimension_names": ["z", "y", "x"]})
         ran.append("volume")
 
+    fp_seg = None
+    if wf.segment is not None:
+        from .segment_stage import segment_stage
+
+        fp_seg = segment_stage(wf, st, fp_vol, log, ran, skipped, progress)
+
     if wf.quantify is not None:
-        _metrics_stage(wf, st, pixel_cm, log, ran, skipped)
+        _metrics_stage(wf, st, pixel_cm, log, ran, skipped, fp_seg)
 
     preview = None
     if wf.output.preview:
@@ -465,20 +476,20 @@ def _find_center(wf, st, sinoz, theta, log):
     return center
 
 
-def _metrics_stage(wf, st, pixel_cm, log, ran, skipped):
+def _metrics_stage(wf, st, pixel_cm, log, ran, skipped, fp_seg=None):
     """``metrics/``: tables of :func:`tomopipe.quantify.quantify_labels` (+ CSV and PNG plots)."""
-    import zarr
-
-    from ..errors import InputFileError
     from ..quantify import UNITS, plot_layer_profiles, plot_orientation, quantify_labels, write_tables
 
     q = wf.quantify
-    path = wf.resolve(q.labels)
-    try:
-        node = zarr.open(str(path), mode="r")
-    except Exception as exc:
-        raise InputFileError(f"quantify.labels: cannot open zarr at {path} ({exc})") from None
-    arr = node["labels"] if isinstance(node, zarr.Group) else node
+    if q.labels == "segmentation":
+        if fp_seg is None:
+            raise StageError("quantify.labels is 'segmentation' but the workflow has no 'segment:' section "
+                             "(add one, or give quantify.labels a zarr label array)")
+        path = st.path / "segmentation"
+        arr = st.group("segmentation")["labels"]
+    else:
+        path = wf.resolve(q.labels)
+        arr = open_label_array(path, name="quantify.labels")
     if arr.ndim != 3:
         raise StageError(f"quantify.labels: {path} is not a (z, y, x) label volume (shape {arr.shape})")
     attrs = dict(arr.attrs)
@@ -492,9 +503,12 @@ def _metrics_stage(wf, st, pixel_cm, log, ran, skipped):
         raise StageError("quantify: no voxel size (quantify.voxel_size, the labels' voxel_size_um, "
                          "or geometry.pixel_size)")
     schema = attrs.get("labels") if isinstance(attrs.get("labels"), dict) else None
-    files = sorted(p for p in Path(path).rglob("*") if p.is_file())
-    token = [str(Path(path).resolve()), sum(p.stat().st_size for p in files),
-             max((p.stat().st_mtime_ns for p in files), default=0)]
+    if q.labels == "segmentation":
+        token = fp_seg
+    else:
+        files = sorted(p for p in Path(path).rglob("*") if p.is_file())
+        token = [str(Path(path).resolve()), sum(p.stat().st_size for p in files),
+                 max((p.stat().st_mtime_ns for p in files), default=0)]
     params = {**q.model_dump(mode="json"), "voxel_size_um": voxel, "schema": schema}
     fp = fingerprint("metrics", params, {"labels": token})
     if st.is_complete("metrics", fp):

@@ -53,6 +53,33 @@ def _json_default(o):
     raise TypeError(f"not JSON serializable: {type(o).__name__}")
 
 
+def open_label_array(path, *, name):
+    """Open a zarr array, or the ``labels`` array of a zarr group, read-only.
+
+    Parameters
+    ----------
+    path : path-like
+    name : str
+        The workflow key or option that gave `path` (for the error message).
+
+    Raises
+    ------
+    InputFileError
+        If no zarr array or group is found at `path`.
+    """
+    from ..errors import InputFileError
+
+    try:
+        node = zarr.open(str(path), mode="r")
+    except Exception as exc:
+        raise InputFileError(f"{name}: cannot open zarr at {path} ({exc})") from None
+    if isinstance(node, zarr.Group):
+        if "labels" not in node:
+            raise InputFileError(f"{name}: the zarr group {path} holds no 'labels' array")
+        return node["labels"]
+    return node
+
+
 def file_checksum(paths, *, cache=None):
     """sha256 over the bytes of one or more input files (streamed, 8 MiB at a time).
 

@@ -71,7 +71,8 @@ def simulate_insitu(out, *, size=256, seed=0, energy_keV=35.0, distance_mm=0.0, 
 
         <state>.h5            raw scan (projections, flats, darks, theta, theta_white)
         <state>.truth/        ground truth (truth.zarr: labels, ids, displacement; CSV tables)
-        <state>.yaml          workflow reconstructing <state>.h5 into <state>.zarr, and
+        <state>.yaml          workflow reconstructing <state>.h5 into <state>.zarr,
+                              segmenting it with the shipped U-Net (segmentation/), and
                               quantifying the ground-truth labels into its metrics/
         summary.csv           ground-truth totals per state
 
@@ -136,7 +137,9 @@ def simulate_insitu(out, *, size=256, seed=0, energy_keV=35.0, distance_mm=0.0, 
             "stripes": {"method": "none"},
             "recon": {"filter_name": "shepp", "rows_per_chunk": 16},
             "output": {"store": f"{name}.zarr", "pyramid_levels": 3},
-            # until a segmentation stage exists, the metrics are those of the ground truth
+            # the shipped U-Net segments the volume into segmentation/; the metrics are those of
+            # the ground truth (set labels: segmentation to quantify the U-Net's labels instead)
+            "segment": {"method": "unet"},
             "quantify": {"labels": f"{truth.name}/truth.zarr", "n_layers": 10},
         }
         if distance_mm > 0:

@@ -1,0 +1,134 @@
+"""The segmentation stage in `tomopipe run` on a simulated in-situ scan."""
+
+import numpy as np
+import pytest
+import zarr
+from typer.testing import CliRunner
+
+from tomopipe.cli import app
+from tomopipe.errors import ModelError, StageError
+from tomopipe.pipeline import load_workflow, run_workflow
+from tomopipe.pipeline.config import QuantifyConfig, SegmentConfig
+from tomopipe.segment import dice_scores, load_model, truth_to_labels
+from tomopipe.simulate import read_truth, simulate_insitu
+
+
+@pytest.fixture(scope="module")
+def d07(tmp_path_factory):
+    out = tmp_path_factory.mktemp("seg")
+    series = simulate_insitu(out, size=64, states=["D0.7V"], seed=11, photons=4e4)
+    return series, load_workflow(series.workflows[0])
+
+
+def _with(wf, store, **segment):
+    return wf.model_copy(update={"segment": SegmentConfig(**segment), "quantify": None,
+                                 "output": wf.output.model_copy(update={"store": str(store), "preview": False})})
+
+
+def test_run_writes_labels_and_probabilities(d07, tmp_path):
+    series, wf = d07
+    res = run_workflow(_with(wf, tmp_path / "a.zarr", chunks=(24, 40, 28)), progress=False)
+    assert "segmentation" in res.ran
+    g = zarr.open_group(str(res.store / "segmentation"), mode="r")
+    labels, prob = g["labels"], g["probabilities"]
+    model = load_model("default", device="cpu")
+    assert labels.dtype == np.uint8 and labels.shape == (64, 64, 64)
+    assert prob.dtype == np.float16 and prob.shape == (len(model.classes), 64, 64, 64)
+    assert dict(labels.attrs["labels"]) == model.schema
+    assert list(prob.attrs["classes"]) == list(model.classes)
+    assert g.attrs["model"]["sha256"] == model.card["weights"]["sha256"]
+    np.testing.assert_allclose(np.asarray(prob[:], dtype=np.float32).sum(0), 1.0, atol=6e-3)
+    # against the simulator's truth
+    truth = read_truth(series.truths[0])
+    t = truth_to_labels(truth["labels"], truth["crack_ids"])
+    scores = dice_scores(labels[:], t, model.schema)
+    for name in ("electrolyte", "active", "current_collector", "outside"):
+        assert scores.loc[name, "dice"] > 0.85, scores
+    # seam-free at the pipeline level: one chunk == many chunks
+    res1 = run_workflow(_with(wf, tmp_path / "b.zarr", chunks=(64, 64, 64)), progress=False)
+    g1 = zarr.open_group(str(res1.store / "segmentation"), mode="r")
+    np.testing.assert_array_equal(g1["labels"][:], labels[:])
+    np.testing.assert_array_equal(g1["probabilities"][:], prob[:])
+    again = run_workflow(_with(wf, tmp_path / "a.zarr", chunks=(24, 40, 28)), progress=False)
+    assert "segmentation" in again.skipped
+
+
+def test_metrics_from_the_segmentation(d07, tmp_path):
+    series, wf = d07
+    w = _with(wf, tmp_path / "m.zarr").model_copy(
+        update={"quantify": QuantifyConfig(labels="segmentation", n_layers=4, pore_sizes=False)})
+    res = run_workflow(w, progress=False)
+    assert {"segmentation", "metrics"} <= set(res.ran)
+    summary = zarr.open_group(str(res.store / "metrics"), mode="r").attrs["summary"]
+    truth = series.summary.iloc[0]
+    assert abs(summary["active_fraction"] - truth["active_fraction"]) < 0.03
+
+
+def test_multiotsu_baseline_stage(d07, tmp_path):
+    _, wf = d07
+    res = run_workflow(_with(wf, tmp_path / "o.zarr", method="multiotsu"), progress=False)
+    g = zarr.open_group(str(res.store / "segmentation"), mode="r")
+    assert "probabilities" not in g and g.attrs["method"] == "multiotsu"
+    vals = set(np.unique(g["labels"][:]).tolist())
+    assert vals <= {0, 1, 2, 6}
+
+
+def test_bad_model_fails_before_writing(d07, tmp_path):
+    _, wf = d07
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="model card missing"):
+        run_workflow(_with(wf, tmp_path / "x.zarr", model=str(bad)), progress=False)
+    assert not (tmp_path / "x.zarr" / "segmentation").exists()
+    assert not (tmp_path / "x.zarr" / "segmentation.partial").exists()
+
+
+def test_quantify_segmentation_needs_segment(d07, tmp_path):
+    _, wf = d07
+    w = wf.model_copy(update={"segment": None, "quantify": QuantifyConfig(labels="segmentation"),
+                              "output": wf.output.model_copy(update={"store": str(tmp_path / "q.zarr")})})
+    with pytest.raises(StageError, match="no 'segment:' section"):
+        run_workflow(w, progress=False)
+
+
+def test_fine_tune_on_corrections_cli(d07, tmp_path):
+    series, wf = d07
+    res = run_workflow(_with(wf, tmp_path / "f.zarr"), progress=False)
+    truth = read_truth(series.truths[0])
+    corr = np.full((64, 64, 64), 254, np.uint8)  # only some slices reviewed
+    t = truth_to_labels(truth["labels"], truth["crack_ids"])
+    corr[20:28] = t[20:28]
+    zarr.save_array(str(tmp_path / "corrected.zarr"), corr)
+    out = tmp_path / "tuned"
+    r = CliRunner().invoke(app, ["train", str(out), "--store", str(res.store), "--labels",
+                                 str(tmp_path / "corrected.zarr"), "--iterations", "4"])
+    assert r.exit_code == 0, r.output
+    m = load_model(out.with_suffix(".safetensors"), device="cpu")
+    assert m.card["training"]["annotated_voxels"] == 8 * 64 * 64
+    assert m.card["training"]["base_model"] == load_model("default").card["name"]
+    r = CliRunner().invoke(app, ["train", str(tmp_path / "t2"), "--store", str(res.store), "--labels",
+                                 str(tmp_path / "none.zarr")])
+    assert r.exit_code == 2 and "none.zarr" in r.output
+
+
+def test_real_scan_unet_needs_physical_units_multiotsu_runs(tmp_path, tooth_path, monkeypatch):
+    """tooth.h5 (real APS data, no pixel size): the U-Net refuses μ in 1/pixel before writing
+    anything; a multi-Otsu segmentation of the same reconstruction runs and separates the tooth
+    from the air around it."""
+    import os
+
+    monkeypatch.setenv("TOMOPIPE_DATA", str(tooth_path.parent))
+    wf = load_workflow(os.path.join(os.path.dirname(__file__), "..", "..", "workflows", "tooth.yaml"))
+    store = tmp_path / "tooth.zarr"
+    with pytest.raises(StageError, match="geometry.pixel_size"):
+        run_workflow(wf.model_copy(update={"segment": SegmentConfig(method="unet")}), store, progress=False)
+    assert not (store / "segmentation").exists() and not (store / "segmentation.partial").exists()
+    seg = SegmentConfig(method="multiotsu", classes=["pore", "active"], chunks=(2, 160, 160))
+    res = run_workflow(wf.model_copy(update={"segment": seg}), store, progress=False)
+    assert "segmentation" in res.ran and "volume" in res.skipped
+    labels = zarr.open_group(str(store / "segmentation"), mode="r")["labels"][:]
+    vol = zarr.open_group(str(store / "volume"), mode="r")["0"][:]
+    assert labels.shape == vol.shape
+    solid = labels == 2
+    assert 0.05 < solid.mean() < 0.6
+    assert vol[solid].mean() > 3 * vol[~solid].mean()

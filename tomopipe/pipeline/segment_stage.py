@@ -1,0 +1,133 @@
+"""The ``segmentation`` stage: volume → labels (uint8 + schema) and class probabilities (float16).
+
+========== ======================================= ==============================
+array      axes, dtype                             zarr chunks
+========== ======================================= ==============================
+labels     (z, y, x) uint8, schema in attrs        ``segment.chunks``
+probabilities (class, z, y, x) float16 (U-Net)     ``(1, *segment.chunks)``
+========== ======================================= ==============================
+
+One dask task per chunk of ``segment.chunks``; the U-Net tasks read their chunk plus the
+halo of the tiles that touch it (:func:`tomopipe.segment.segment_dask`), so the result does
+not depend on the chunking. RAM per task: the halo'd block and ``classes × chunk`` float32.
+"""
+
+from __future__ import annotations
+
+import dask
+import dask.array as da
+import numpy as np
+
+from ..errors import StageError
+from .store import fingerprint, open_label_array
+
+__all__ = ["segment_stage"]
+
+
+def _voxel_check(model, voxel_um, log):
+    lo, hi = model.card["voxel_size_um"]
+    if voxel_um is not None and not lo * 0.9 <= voxel_um <= hi * 1.1:
+        log(f"[segmentation] warning: voxel size {voxel_um:g} µm is outside the model's training range "
+            f"{lo:g}–{hi:g} µm ({model.path.name}); check the result or fine-tune with 'tomopipe train'")
+
+
+def segment_stage(wf, st, fp_vol, log, ran, skipped, progress):
+    """Run (or skip) the segmentation stage of workflow `wf` on store `st`.
+
+    Returns
+    -------
+    str
+        The stage's fingerprint.
+
+    Raises
+    ------
+    StageError
+        If the volume is not in 1/cm (U-Net), an input array is missing or misshapen.
+    ModelError
+        If the model file or its card is unusable (:func:`tomopipe.segment.load_model`).
+    """
+    from ..segment import DEFAULT_SCHEMA
+    from .run import _store_array
+
+    cfg = wf.segment
+    vol_group = st.group("volume")
+    vol = vol_group["0"]
+    unit = vol.attrs.get("units")
+    voxel_um = vol.attrs.get("voxel_size_um")
+    chunks = tuple(min(c, n) for c, n in zip(cfg.chunks, vol.shape))
+    params = cfg.model_dump(mode="json")
+    model = None
+    if cfg.method == "unet":
+        from ..segment import load_model, segment_dask
+
+        model = load_model("default" if cfg.model == "default" else wf.resolve(cfg.model),
+                           device=None if cfg.device == "auto" else cfg.device)
+        if unit != "1/cm":
+            raise StageError(f"segmentation: the U-Net expects μ in 1/cm, the volume is in {unit!r} "
+                             "(set geometry.pixel_size)")
+        params["model_sha256"] = model.card["weights"]["sha256"]
+        schema = model.schema
+    else:
+        schema = dict(DEFAULT_SCHEMA)
+    ann = None
+    if cfg.method == "random_forest":
+        if cfg.annotations is None:
+            raise StageError("segment.annotations: the random forest needs annotations (a zarr label array)")
+        path = wf.resolve(cfg.annotations)
+        ann = open_label_array(path, name="segment.annotations")
+        if tuple(ann.shape) != tuple(vol.shape):
+            raise StageError(f"segment.annotations: {path} has shape {ann.shape}, the volume {vol.shape}")
+        params["annotations_token"] = [str(path), int(np.asarray(ann[:]).sum(dtype=np.int64))]
+    fp = fingerprint("segmentation", params, {"volume": fp_vol})
+    if st.is_complete("segmentation", fp):
+        skipped.append("segmentation")
+        return fp
+    src = da.from_zarr(vol).rechunk(chunks)
+    prob = None
+    classes = list(schema)
+    if cfg.method == "unet":
+        log(f"[segmentation] U-Net {model.card['name']} ({model.device}) on {vol.shape}, chunks {chunks}")
+        _voxel_check(model, voxel_um, log)
+        labels, prob = segment_dask(src, model, tile=cfg.tile, overlap=cfg.overlap)
+        classes = list(model.classes)
+    elif cfg.method == "multiotsu":
+        from ..segment._baselines import multiotsu_segment
+
+        unknown = [c for c in cfg.classes if c not in schema]
+        if unknown:
+            raise StageError(f"segment.classes: {unknown} not in the schema {list(schema)}")
+        log(f"[segmentation] multi-Otsu, {len(cfg.classes)} classes {cfg.classes}")
+        labels = multiotsu_segment(src, classes=tuple(cfg.classes), schema=schema)
+    else:
+        from ..segment._baselines import fit_random_forest, random_forest_segment
+
+        log(f"[segmentation] random forest ({cfg.n_estimators} trees, σ ≤ {cfg.sigma_max:g}) on annotations")
+        rf = fit_random_forest([np.asarray(vol[:])], [np.asarray(ann[:])], sigma_max=cfg.sigma_max,
+                               n_estimators=cfg.n_estimators)
+        labels = random_forest_segment(src, rf)
+    g = st.begin("segmentation")
+    attrs = {"labels": schema, "voxel_size_um": voxel_um, "method": cfg.method}
+    tl = st.create_array(g, "labels", shape=vol.shape, chunks=chunks, dtype="uint8", dims=("z", "y", "x"),
+                         attrs=attrs)
+    targets, arrays = [tl], [labels.astype(np.uint8)]
+    if prob is not None and cfg.probabilities:
+        tp = st.create_array(g, "probabilities", shape=prob.shape, chunks=(1,) + chunks, dtype="float16",
+                             dims=("class", "z", "y", "x"), attrs={"classes": classes, "voxel_size_um": voxel_um})
+        targets.append(tp)
+        arrays.append(prob)
+    # the network uses all cores inside a task: one task at a time on the local scheduler
+    one = dask.config.set(num_workers=1) if cfg.method == "unet" else dask.config.set({})
+    with one:
+        if len(arrays) == 1:
+            _store_array(arrays[0], targets[0], progress)
+        else:
+            from .run import _progress
+
+            with _progress(progress):
+                da.store(arrays, targets, lock=False, compute=True)
+    card = None if model is None else {"name": model.card["name"], "sha256": model.card["weights"]["sha256"]}
+    st.commit("segmentation", g, fp=fp, parameters=params, inputs={"volume": fp_vol},
+              attrs={"labels": schema, "classes": classes, "method": cfg.method, "model": card,
+                     "voxel_size_um": voxel_um})
+    ran.append("segmentation")
+    return fp
