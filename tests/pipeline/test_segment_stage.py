@@ -132,3 +132,21 @@ def test_real_scan_unet_needs_physical_units_multiotsu_runs(tmp_path, tooth_path
     solid = labels == 2
     assert 0.05 < solid.mean() < 0.6
     assert vol[solid].mean() > 3 * vol[~solid].mean()
+
+
+def test_random_forest_stage_on_scribbles(d07, tmp_path):
+    series, wf = d07
+    truth = read_truth(series.truths[0])
+    t = truth_to_labels(truth["labels"], truth["crack_ids"])
+    ann = np.full(t.shape, 254, np.uint8)
+    ann[:, 30:34] = t[:, 30:34]  # a few annotated xz planes
+    zarr.save_array(str(tmp_path / "scribbles.zarr"), ann)
+    res = run_workflow(_with(wf, tmp_path / "rf.zarr", method="random_forest", chunks=(32, 64, 40),
+                             annotations=str(tmp_path / "scribbles.zarr"), n_estimators=10, sigma_max=4.0),
+                       progress=False)
+    labels = zarr.open_group(str(res.store / "segmentation"), mode="r")["labels"][:]
+    s = dice_scores(labels, t)
+    for name in ("active", "current_collector"):
+        assert s.loc[name, "dice"] > 0.8, s
+    with pytest.raises(StageError, match="needs annotations"):
+        run_workflow(_with(wf, tmp_path / "rf2.zarr", method="random_forest"), progress=False)

@@ -133,7 +133,11 @@ class SegmentConfig(_Model):
     model: str = Field("default", description="unet: safetensors weights (card beside them) or 'default'")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="unet: where the network runs")
     probabilities: bool = Field(True, description="unet: also write class probabilities (float16, 2 bytes × classes per voxel)")
-    chunks: tuple[int, int, int] = Field((64, 128, 128), description="(z, y, x) voxels per inference task / zarr chunk")
+    chunks: tuple[int, int, int] = Field(
+        (256, 16, 256),
+        description="(z, y, x) voxels per inference task / zarr chunk; the 2.5-D net works on xz planes, so "
+        "chunks thin in y and large in z, x recompute the fewest overlapping tiles",
+    )
     tile: Optional[tuple[int, int, int]] = Field(None, description="unet: tile (z, y, x), default from the model card")
     overlap: Optional[tuple[int, int, int]] = Field(None, description="unet: tile overlap (z, y, x), default from the card")
     classes: list[str] = Field(

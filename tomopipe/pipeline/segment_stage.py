@@ -31,6 +31,36 @@ def _voxel_check(model, voxel_um, log):
             f"{lo:g}–{hi:g} µm ({model.path.name}); check the result or fine-tune with 'tomopipe train'")
 
 
+def _annotated_blocks(vol, ann, chunks, sigma_max):
+    """Volume blocks (with the feature halo) and annotations of the chunks that hold annotations.
+
+    Features computed on a halo'd block equal the whole volume's inside the block's core
+    (:func:`tomopipe.segment._baselines.rf_feature_depth`), so the forest is trained on exactly
+    the features it will see, while RAM holds only annotated chunks.
+    """
+    import itertools
+
+    from ..segment import UNLABELLED
+    from ..segment._baselines import rf_feature_depth
+
+    depth = rf_feature_depth(sigma_max)
+    vols, anns = [], []
+    grid = [range(0, n, c) for n, c in zip(vol.shape, chunks)]
+    for start in itertools.product(*grid):
+        core = tuple(slice(s, min(s + c, n)) for s, c, n in zip(start, chunks, vol.shape))
+        a = np.asarray(ann[core])
+        if not (a != UNLABELLED).any():
+            continue
+        outer = tuple(slice(max(c.start - depth, 0), min(c.stop + depth, n)) for c, n in zip(core, vol.shape))
+        full = np.full(tuple(o.stop - o.start for o in outer), UNLABELLED, dtype=np.uint8)
+        full[tuple(slice(c.start - o.start, c.stop - o.start) for c, o in zip(core, outer))] = a
+        vols.append(np.asarray(vol[outer], dtype=np.float32))
+        anns.append(full)
+    if not vols:
+        raise StageError(f"segment.annotations: no annotated voxel (all {UNLABELLED})")
+    return vols, anns
+
+
 def segment_stage(wf, st, fp_vol, log, ran, skipped, progress):
     """Run (or skip) the segmentation stage of workflow `wf` on store `st`.
 
@@ -77,7 +107,7 @@ def segment_stage(wf, st, fp_vol, log, ran, skipped, progress):
         ann = open_label_array(path, name="segment.annotations")
         if tuple(ann.shape) != tuple(vol.shape):
             raise StageError(f"segment.annotations: {path} has shape {ann.shape}, the volume {vol.shape}")
-        params["annotations_token"] = [str(path), int(np.asarray(ann[:]).sum(dtype=np.int64))]
+        params["annotations_token"] = [str(path), int(da.from_zarr(ann).sum(dtype=np.int64).compute())]
     fp = fingerprint("segmentation", params, {"volume": fp_vol})
     if st.is_complete("segmentation", fp):
         skipped.append("segmentation")
@@ -102,7 +132,7 @@ def segment_stage(wf, st, fp_vol, log, ran, skipped, progress):
         from ..segment._baselines import fit_random_forest, random_forest_segment
 
         log(f"[segmentation] random forest ({cfg.n_estimators} trees, σ ≤ {cfg.sigma_max:g}) on annotations")
-        rf = fit_random_forest([np.asarray(vol[:])], [np.asarray(ann[:])], sigma_max=cfg.sigma_max,
+        rf = fit_random_forest(*_annotated_blocks(vol, ann, chunks, cfg.sigma_max), sigma_max=cfg.sigma_max,
                                n_estimators=cfg.n_estimators)
         labels = random_forest_segment(src, rf)
     g = st.begin("segmentation")
