@@ -79,3 +79,19 @@ def test_small_volume_smaller_than_tile(tiny_model):
 def test_not_3d(tiny_model):
     with pytest.raises(ValueError, match="3-D"):
         segment(np.zeros((4, 4)), tiny_model)
+
+
+def test_both_orientations_chunked_equals_single_pass(tiny_model, sim_volume):
+    vol = sim_volume.mu[:, :30, :44]
+    lab, prob = segment(vol, tiny_model, orientations=("xz", "yz"))
+    dl, dp = segment_dask(da.from_array(vol, chunks=(20, 13, 17)), tiny_model, orientations=("xz", "yz"))
+    lab2, prob2 = da.compute(dl, dp)
+    np.testing.assert_array_equal(lab, lab2)
+    np.testing.assert_array_equal(prob, prob2)
+    # the yz pass is the xz pass of the volume with y and x swapped
+    xz = predict_probabilities(vol, tiny_model, orientations=("xz",))
+    yz = predict_probabilities(vol, tiny_model, orientations=("yz",))
+    np.testing.assert_array_equal(yz, predict_probabilities(vol.transpose(0, 2, 1), tiny_model).transpose(0, 1, 3, 2))
+    np.testing.assert_allclose(prob.astype(np.float32), (xz + yz) / 2, atol=1e-3)
+    with pytest.raises(ValueError, match="orientations"):
+        segment(vol, tiny_model, orientations=("xy",))

@@ -140,6 +140,9 @@ class SegmentConfig(_Model):
     )
     tile: Optional[tuple[int, int, int]] = Field(None, description="unet: tile (z, y, x), default from the model card")
     overlap: Optional[tuple[int, int, int]] = Field(None, description="unet: tile overlap (z, y, x), default from the card")
+    orientations: Optional[list[Literal["xz", "yz"]]] = Field(
+        None, description="unet (2.5-D): plane orientations averaged, default from the card"
+    )
     classes: list[str] = Field(
         ["pore", "electrolyte", "active", "current_collector"],
         description="multiotsu: schema names in order of increasing μ (one Otsu class each)",

@@ -118,7 +118,7 @@ def segment_stage(wf, st, fp_vol, log, ran, skipped, progress):
     if cfg.method == "unet":
         log(f"[segmentation] U-Net {model.card['name']} ({model.device}) on {vol.shape}, chunks {chunks}")
         _voxel_check(model, voxel_um, log)
-        labels, prob = segment_dask(src, model, tile=cfg.tile, overlap=cfg.overlap)
+        labels, prob = segment_dask(src, model, tile=cfg.tile, overlap=cfg.overlap, orientations=cfg.orientations)
         classes = list(model.classes)
     elif cfg.method == "multiotsu":
         from ..segment._baselines import multiotsu_segment

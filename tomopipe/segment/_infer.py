@@ -72,6 +72,48 @@ def tile_geometry(model, shape, *, tile=None, overlap=None):
             "starts": [_starts(n, t, s) for n, t, s in zip(shape, tile, step)]}
 
 
+_PERM = {"xz": (0, 1, 2), "yz": (0, 2, 1)}
+
+
+def _plans(model, shape, tile, overlap, orientations):
+    """(permutation, tile geometry) per plane orientation of the 2.5-D net (one plan in 3-D)."""
+    if model.ndim == 3:
+        return [((0, 1, 2), tile_geometry(model, shape, tile=tile, overlap=overlap))]
+    orientations = tuple(orientations or model.card.get("inference", {}).get("orientations", ("xz",)))
+    bad = [o for o in orientations if o not in _PERM]
+    if bad or not orientations:
+        raise ValueError(f"orientations must be a non-empty subset of {sorted(_PERM)}, got {orientations}")
+    plans = []
+    for o in orientations:
+        perm = _PERM[o]
+        plans.append((perm, tile_geometry(model, tuple(shape[i] for i in perm), tile=tile, overlap=overlap)))
+    return plans
+
+
+def _input_range_all(plans, shape, region):
+    """Union over orientations of the input index ranges that `region` needs."""
+    lo, hi = [None] * 3, [None] * 3
+    for perm, geo in plans:
+        plo, phi = _input_range(geo, tuple(shape[i] for i in perm), tuple(region[i] for i in perm))
+        for k, axis in enumerate(perm):
+            lo[axis] = plo[k] if lo[axis] is None else min(lo[axis], plo[k])
+            hi[axis] = phi[k] if hi[axis] is None else max(hi[axis], phi[k])
+    return lo, hi
+
+
+def _predict_all(model, block, lo, shape, region, plans):
+    """Probabilities of `region`, averaged over the orientation plans."""
+    out = None
+    for perm, geo in plans:
+        prob = _predict_region(model, block.transpose(perm), [lo[i] for i in perm],
+                               tuple(shape[i] for i in perm), tuple(region[i] for i in perm), geo)
+        prob = prob.transpose((0,) + tuple(1 + i for i in perm))  # the permutations are involutions
+        out = prob if out is None else out + prob
+    if len(plans) > 1:
+        out /= np.float32(len(plans))
+    return out
+
+
 def _run_net(model, block):
     """Class probabilities (K, *tile) float32 of one input block (tile plus context)."""
     import torch
@@ -151,7 +193,7 @@ def _clamped(read, shape, lo, hi):
     return block
 
 
-def predict_probabilities(volume, model, *, tile=None, overlap=None, region=None):
+def predict_probabilities(volume, model, *, tile=None, overlap=None, region=None, orientations=None):
     """Class probabilities of a volume (or of a region of it) by blended tiles, in memory.
 
     Parameters
@@ -165,6 +207,10 @@ def predict_probabilities(volume, model, *, tile=None, overlap=None, region=None
     region : tuple of 3 (start, stop), optional
         Sub-volume to predict (default: all); its result equals the same part of the
         whole-volume result.
+    orientations : sequence of {"xz", "yz"}, optional
+        2.5-D network: plane orientations whose probabilities are averaged (test-time
+        augmentation; the cell is symmetric about z). Default: the card's
+        ``inference.orientations``, else ``("xz",)``.
 
     Returns
     -------
@@ -174,16 +220,16 @@ def predict_probabilities(volume, model, *, tile=None, overlap=None, region=None
     shape = tuple(int(n) for n in np.shape(volume))
     if len(shape) != 3:
         raise ValueError(f"volume must be 3-D (z, y, x), got shape {shape}")
-    geo = tile_geometry(model, shape, tile=tile, overlap=overlap)
+    plans = _plans(model, shape, tile, overlap, orientations)
     region = tuple((0, n) for n in shape) if region is None else tuple((int(a), int(b)) for a, b in region)
-    lo, hi = _input_range(geo, shape, region)
+    lo, hi = _input_range_all(plans, shape, region)
 
     def read(sl):
         part = volume[sl]
         return part.compute() if hasattr(part, "compute") else part
 
     block = _clamped(read, shape, lo, hi)
-    return _predict_region(model, block, lo, shape, region, geo)
+    return _predict_all(model, block, lo, shape, region, plans)
 
 
 def _labels_of(prob, model):
@@ -191,7 +237,7 @@ def _labels_of(prob, model):
     return values[np.argmax(prob, axis=0)]
 
 
-def segment(volume, model, *, tile=None, overlap=None):
+def segment(volume, model, *, tile=None, overlap=None, orientations=None):
     """Segment a volume in one pass (in memory): labels and class probabilities.
 
     Parameters
@@ -206,16 +252,16 @@ def segment(volume, model, *, tile=None, overlap=None):
         Label values of the card's schema (argmax of the probabilities).
     probabilities : (n_classes, z, y, x) ndarray of float16
     """
-    prob = predict_probabilities(volume, model, tile=tile, overlap=overlap)
+    prob = predict_probabilities(volume, model, tile=tile, overlap=overlap, orientations=orientations)
     return _labels_of(prob, model), prob.astype(np.float16)
 
 
-def _chunk_task(block, model, lo, shape, region, geo):
-    prob = _predict_region(model, block, lo, shape, region, geo)
+def _chunk_task(block, model, lo, shape, region, plans):
+    prob = _predict_all(model, block, lo, shape, region, plans)
     return _labels_of(prob, model), prob.astype(np.float16)
 
 
-def segment_dask(volume, model, *, chunks=None, tile=None, overlap=None):
+def segment_dask(volume, model, *, chunks=None, tile=None, overlap=None, orientations=None):
     """Segment a (large) volume chunk by chunk: lazy labels and probabilities.
 
     Each output chunk is one task that reads the input it needs (the chunk plus the halo of
@@ -232,6 +278,8 @@ def segment_dask(volume, model, *, chunks=None, tile=None, overlap=None):
         Output chunks (default: the chunks of `volume`).
     tile, overlap : tuple of 3 int, optional
         See :func:`tile_geometry`.
+    orientations : sequence of {"xz", "yz"}, optional
+        See :func:`predict_probabilities`.
 
     Returns
     -------
@@ -245,7 +293,7 @@ def segment_dask(volume, model, *, chunks=None, tile=None, overlap=None):
     if chunks is not None:
         vol = vol.rechunk(chunks)
     shape = vol.shape
-    geo = tile_geometry(model, shape, tile=tile, overlap=overlap)
+    plans = _plans(model, shape, tile, overlap, orientations)
     k = len(model.classes)
     mdl = dask.delayed(model, name=f"tomopipe-model-{model.card['weights']['sha256'][:16]}-{model.device}")
     bounds = [np.concatenate([[0], np.cumsum(c)]) for c in vol.chunks]
@@ -253,13 +301,13 @@ def segment_dask(volume, model, *, chunks=None, tile=None, overlap=None):
     grid_p = np.empty_like(grid_l)
     for idx in itertools.product(*(range(len(c)) for c in vol.chunks)):
         region = tuple((int(b[i]), int(b[i + 1])) for b, i in zip(bounds, idx))
-        lo, hi = _input_range(geo, shape, region)
+        lo, hi = _input_range_all(plans, shape, region)
         inner = tuple(slice(max(l, 0), min(h, n)) for l, h, n in zip(lo, hi, shape))
         src = vol[inner]
         pad = tuple((max(0, -l), max(0, h - n)) for l, h, n in zip(lo, hi, shape))
         if any(p != (0, 0) for p in pad):
             src = da.pad(src, pad, mode="edge")
-        task = dask.delayed(_chunk_task, nout=2, pure=True)(src, mdl, lo, shape, region, geo)
+        task = dask.delayed(_chunk_task, nout=2, pure=True)(src, mdl, lo, shape, region, plans)
         rshape = tuple(b - a for a, b in region)
         grid_l[idx] = da.from_delayed(task[0], shape=rshape, dtype=np.uint8)
         grid_p[idx] = da.from_delayed(task[1], shape=(k,) + rshape, dtype=np.float16)
