@@ -64,7 +64,8 @@ def _prose(card, table):
               "## Input", "", f"μ in 1/cm at {card['normalization']['energy_keV']} keV (tomopipe's volume stage with "
               f"geometry.pixel_size), divided by {card['normalization']['scale']}; voxel sizes "
               f"{card['voxel_size_um'][0]}–{card['voxel_size_um'][1]} µm.", "",
-              "## Training data", "", f"{card['training']}", ""]
+              "## Training data", ""]
+    lines += [f"- {k}: {v}" for k, v in card["training"].items()] + [""]
     if table is not None:
         lines += ["## Held-out metrics", "", "| class | Dice | IoU |", "|---|---|---|"]
         lines += [f"| {c} | {r.dice:.3f} | {r.iou:.3f} |" for c, r in table.iterrows()]
