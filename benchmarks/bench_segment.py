@@ -28,14 +28,8 @@ import numpy as np
 from _results import machine_info, write_section
 
 
-def _mean_scores(tables):
-    out = sum(t.fillna(0) for t in tables)
-    n = sum(t.notna().astype(int) for t in tables)
-    return out / n
-
-
 def accuracy():
-    from tomopipe.segment import DEFAULT_SCHEMA, dice_scores, load_model, segment
+    from tomopipe.segment import DEFAULT_SCHEMA, dice_scores, load_model, mean_scores, segment
     from tomopipe.segment._baselines import fit_random_forest, multiotsu_segment, random_forest_segment
     from tomopipe.segment._data import simulate_volume
     from tomopipe.segment._heldout import TRAINING_SERIES, heldout_volumes
@@ -56,7 +50,7 @@ def accuracy():
         scores["multi-Otsu"].append(dice_scores(lab, v.labels, DEFAULT_SCHEMA)[["dice", "iou"]])
         lab = random_forest_segment(v.mu, rf)
         scores["random forest"].append(dice_scores(lab, v.labels, DEFAULT_SCHEMA)[["dice", "iou"]])
-    return {k: _mean_scores(v) for k, v in scores.items()}, model, rf_fit_s
+    return {k: mean_scores(v) for k, v in scores.items()}, model, rf_fit_s
 
 
 def throughput(device, shape=(256, 256, 256), chunks=(256, 16, 256)):

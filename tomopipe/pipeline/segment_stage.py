@@ -14,6 +14,8 @@ not depend on the chunking. RAM per task: the halo'd block and ``classes × chun
 
 from __future__ import annotations
 
+import contextlib
+
 import dask
 import dask.array as da
 import numpy as np
@@ -146,15 +148,8 @@ def segment_stage(wf, st, fp_vol, log, ran, skipped, progress):
         targets.append(tp)
         arrays.append(prob)
     # the network uses all cores inside a task: one task at a time on the local scheduler
-    one = dask.config.set(num_workers=1) if cfg.method == "unet" else dask.config.set({})
-    with one:
-        if len(arrays) == 1:
-            _store_array(arrays[0], targets[0], progress)
-        else:
-            from .run import _progress
-
-            with _progress(progress):
-                da.store(arrays, targets, lock=False, compute=True)
+    with dask.config.set(num_workers=1) if cfg.method == "unet" else contextlib.nullcontext():
+        _store_array(arrays, targets, progress)
     card = None if model is None else {"name": model.card["name"], "sha256": model.card["weights"]["sha256"]}
     st.commit("segmentation", g, fp=fp, parameters=params, inputs={"volume": fp_vol},
               attrs={"labels": schema, "classes": classes, "method": cfg.method, "model": card,

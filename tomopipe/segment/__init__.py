@@ -18,16 +18,16 @@ Axis order: volumes ``(z, y, x)``; probabilities ``(class, z, y, x)``. μ in 1/c
 
 from ._data import SimVolume, simulate_volume, simulated_series
 from ._infer import predict_probabilities, segment, segment_dask, tile_geometry
-from ._metrics import dice_scores
+from ._metrics import dice_scores, mean_scores
 from ._model import SegmentationModel, default_model_path, load_model, read_card, save_model
-from ._schema import DEFAULT_CLASSES, DEFAULT_SCHEMA, classes_to_labels, labels_to_classes, truth_to_labels
+from ._schema import DEFAULT_CLASSES, DEFAULT_SCHEMA, classes_to_labels, truth_to_labels
 from ._train import UNLABELLED, TrainConfig, train_unet
 from ._unet import UNet
 
 __all__ = [
-    "DEFAULT_SCHEMA", "DEFAULT_CLASSES", "classes_to_labels", "labels_to_classes", "truth_to_labels",
+    "DEFAULT_SCHEMA", "DEFAULT_CLASSES", "classes_to_labels", "truth_to_labels",
     "UNet", "SegmentationModel", "load_model", "save_model", "read_card", "default_model_path",
     "predict_probabilities", "segment", "segment_dask", "tile_geometry",
     "TrainConfig", "train_unet", "UNLABELLED", "SimVolume", "simulate_volume", "simulated_series",
-    "dice_scores",
+    "dice_scores", "mean_scores",
 ]

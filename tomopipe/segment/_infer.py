@@ -17,6 +17,8 @@ import dask
 import dask.array as da
 import numpy as np
 
+from ._schema import classes_to_labels
+
 __all__ = ["predict_probabilities", "segment", "segment_dask", "tile_geometry"]
 
 
@@ -233,8 +235,7 @@ def predict_probabilities(volume, model, *, tile=None, overlap=None, region=None
 
 
 def _labels_of(prob, model):
-    values = np.asarray([model.schema[c] for c in model.classes], dtype=np.uint8)
-    return values[np.argmax(prob, axis=0)]
+    return classes_to_labels(np.argmax(prob, axis=0), model.classes, model.schema)
 
 
 def segment(volume, model, *, tile=None, overlap=None, orientations=None):
@@ -251,6 +252,11 @@ def segment(volume, model, *, tile=None, overlap=None, orientations=None):
     labels : (z, y, x) ndarray of uint8
         Label values of the card's schema (argmax of the probabilities).
     probabilities : (n_classes, z, y, x) ndarray of float16
+
+    Raises
+    ------
+    ValueError
+        If `volume` is not 3-D, or a tile, overlap or orientation is invalid.
     """
     prob = predict_probabilities(volume, model, tile=tile, overlap=overlap, orientations=orientations)
     return _labels_of(prob, model), prob.astype(np.float16)
@@ -286,6 +292,11 @@ def segment_dask(volume, model, *, chunks=None, tile=None, overlap=None, orienta
     labels : (z, y, x) dask array of uint8
     probabilities : (n_classes, z, y, x) dask array of float16
         Chunked ``(n_classes, *chunks)``.
+
+    Raises
+    ------
+    ValueError
+        If `volume` is not 3-D, or a tile, overlap or orientation is invalid.
     """
     vol = volume if isinstance(volume, da.Array) else da.from_array(volume, chunks=chunks or "auto")
     if vol.ndim != 3:
@@ -312,5 +323,5 @@ def segment_dask(volume, model, *, chunks=None, tile=None, overlap=None, orienta
         grid_l[idx] = da.from_delayed(task[0], shape=rshape, dtype=np.uint8)
         grid_p[idx] = da.from_delayed(task[1], shape=(k,) + rshape, dtype=np.float16)
     labels = da.block(grid_l.tolist())
-    prob = da.block([[[p for p in row] for row in plane] for plane in grid_p.tolist()])
+    prob = da.block(grid_p.tolist())
     return labels, prob

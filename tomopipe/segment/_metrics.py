@@ -7,7 +7,7 @@ import pandas as pd
 
 from ._schema import DEFAULT_SCHEMA
 
-__all__ = ["dice_scores"]
+__all__ = ["dice_scores", "mean_scores"]
 
 
 def dice_scores(pred, truth, schema=DEFAULT_SCHEMA, *, ignore=(254,)):
@@ -48,3 +48,22 @@ def dice_scores(pred, truth, schema=DEFAULT_SCHEMA, *, ignore=(254,)):
                       "iou": tp / union if union else np.nan,
                       "truth_voxels": int(nt), "pred_voxels": int(npred)}
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def mean_scores(tables):
+    """Per-class mean of :func:`dice_scores` tables (e.g. one per scan).
+
+    A class absent from a scan's truth and prediction (NaN scores) does not count for that scan.
+
+    Parameters
+    ----------
+    tables : sequence of pandas.DataFrame
+        Tables of :func:`dice_scores` (or their ``dice``/``iou`` columns), same index.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    total = sum(t.fillna(0) for t in tables)
+    count = sum(t.notna().astype(int) for t in tables)
+    return total / count

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -150,7 +150,6 @@ class SegmentationModel:
     card: dict
     path: Path
     device: str = "cpu"
-    _extra: dict = field(default_factory=dict, repr=False)
 
     @property
     def classes(self):

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import StageError
 from ._heldout import HELDOUT_SCANS, TRAINING_SERIES, heldout_volumes
-from ._metrics import dice_scores
+from ._metrics import dice_scores, mean_scores
 
 __all__ = ["train_from_simulation", "train_from_store", "evaluate_model"]
 
@@ -26,13 +26,8 @@ def evaluate_model(model, volumes):
     """
     from ._infer import segment
 
-    tables = []
-    for v in volumes:
-        lab, _ = segment(v.mu, model)
-        tables.append(dice_scores(lab, v.labels, model.schema)[["dice", "iou"]])
-    out = sum(t.fillna(0) for t in tables)
-    n = sum(t.notna().astype(int) for t in tables)
-    return out / n
+    return mean_scores([dice_scores(segment(v.mu, model)[0], v.labels, model.schema)[["dice", "iou"]]
+                        for v in volumes])
 
 
 def _card(net, cfg, *, name, training, metrics, voxel_range):
@@ -95,7 +90,7 @@ def train_from_simulation(out, *, config=None, series=None, progress=None):
         Held-out Dice/IoU per class.
     """
     from ._data import simulated_series
-    from ._model import load_model, save_model
+    from ._model import SegmentationModel, save_model
     from ._train import TrainConfig, train_unet
 
     say = progress or (lambda m: None)
@@ -116,8 +111,7 @@ def train_from_simulation(out, *, config=None, series=None, progress=None):
                 "final_loss": round(float(hist["loss"].iloc[-1]), 4)}
     card = _card(net, cfg, name=Path(out).name, training=training, metrics={},
                  voxel_range=series["voxel_size_um"])
-    path = save_model(net, card, out)
-    model = load_model(path, device="cpu")
+    model = SegmentationModel(net=net.to("cpu").eval(), card=card, path=Path(out), device="cpu")
     say("scoring on held-out scans")
     table = evaluate_model(model, heldout_volumes())
     card["metrics"] = {"heldout_scans": [dict(s, states=list(s["states"])) for s in HELDOUT_SCANS],

@@ -6,7 +6,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-__all__ = ["UNLABELLED", "DEFAULT_SCHEMA", "DEFAULT_CLASSES", "classes_to_labels", "labels_to_classes", "truth_to_labels"]
+__all__ = ["UNLABELLED", "DEFAULT_SCHEMA", "DEFAULT_CLASSES", "classes_to_labels", "truth_to_labels"]
 
 #: Label value of voxels without annotation in sparse labels (scribbles, partial corrections):
 #: ignored by training and by the scores.
@@ -40,31 +40,24 @@ def _lut(schema, classes):
 
 
 def classes_to_labels(class_index, classes=DEFAULT_CLASSES, schema=DEFAULT_SCHEMA):
-    """Map class indices (network channel order) to label values of `schema` (uint8)."""
+    """Map class indices (network channel order) to label values of `schema`.
+
+    Parameters
+    ----------
+    class_index : ndarray of int
+        Indices into `classes`, any shape.
+    classes : sequence of str
+        Channel order of the network.
+    schema : mapping
+        Class name → label value (0–255).
+
+    Returns
+    -------
+    ndarray of uint8
+        Same shape as `class_index`.
+    """
     values = np.asarray([schema[c] for c in classes], dtype=np.uint8)
     return values[np.asarray(class_index)]
-
-
-def labels_to_classes(labels, classes=DEFAULT_CLASSES, schema=DEFAULT_SCHEMA):
-    """Map label values of `schema` to class indices (network channel order).
-
-    Raises
-    ------
-    ValueError
-        If `labels` holds a value that is not in `schema`.
-    """
-    labels = np.asarray(labels)
-    known = np.zeros(256, dtype=bool)
-    known[[schema[c] for c in classes]] = True
-    if labels.dtype != np.uint8:
-        if labels.size and (labels.min() < 0 or labels.max() > 255):
-            raise ValueError("labels: values outside 0..255 are not in the schema")
-        labels = labels.astype(np.uint8)
-    bad = ~known[labels]
-    if bad.any():
-        raise ValueError(f"labels: values {sorted(np.unique(labels[bad]).tolist())} are not in the schema "
-                         f"{dict(schema)}")
-    return _lut(schema, classes)[labels]
 
 
 def truth_to_labels(labels, crack_ids=None):
