@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import AngleUnitError, ShapeMismatchError
+from .errors import AngleUnitError, InvalidDataError, ShapeMismatchError
 
 __all__ = ["check_theta_radians", "check_shape_equality", "check_ndim"]
 
@@ -29,15 +29,17 @@ def check_theta_radians(theta, *, name="theta", source=None):
     ------
     AngleUnitError
         If any ``|theta| > 2π`` (+1e-6): such a range means degrees were passed.
+    InvalidDataError
+        If `theta` holds NaN or infinite values (a ``ValueError``).
     ValueError
-        If `theta` is not one-dimensional or holds non-finite values.
+        If `theta` is not one-dimensional.
     """
     theta = np.asarray(theta, dtype=np.float64)
     where = f" (from {source})" if source else ""
     if theta.ndim != 1:
         raise ValueError(f"{name}{where} must be 1-D, got shape {theta.shape}")
     if not np.all(np.isfinite(theta)):
-        raise ValueError(f"{name}{where} holds NaN or infinite angles")
+        raise InvalidDataError(f"{name}{where} holds NaN or infinite angles")
     if theta.size and np.max(np.abs(theta)) > 2 * np.pi + 1e-6:
         raise AngleUnitError(
             f"{name}{where} spans up to {np.max(np.abs(theta)):.4g}, more than 2π: it looks like "

@@ -19,6 +19,10 @@ __all__ = [
     "ConfigError",
     "StageError",
     "ModelError",
+    "InvalidDataError",
+    "StoreLockedError",
+    "SchedulerError",
+    "TomopipeWarning",
 ]
 
 
@@ -81,3 +85,21 @@ class StageError(TomopipeError, RuntimeError):
 class ModelError(TomopipeError, ValueError):
     """A segmentation model file is unusable: not safetensors, no or invalid model card,
     checksum mismatch, or weights that do not match the card's classes or architecture."""
+
+
+class InvalidDataError(TomopipeError, ValueError):
+    """Input values that cannot give a meaningful result: NaN angles, projections that are all
+    NaN or all zero (the message names the file and the frames)."""
+
+
+class StoreLockedError(TomopipeError, RuntimeError):
+    """Another process is writing the store (the message names its host, pid and start time)."""
+
+
+class SchedulerError(TomopipeError, ConnectionError):
+    """A dask scheduler or cluster cannot be reached or started (the message names it)."""
+
+
+class TomopipeWarning(UserWarning):
+    """Something the user should check, though the run can go on (e.g. angles without a unit
+    attribute whose unit was decided from their values)."""

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tomopipe.errors import (
+    TomopipeWarning,
     AngleUnitError,
     InputFileError,
     InvalidFlatError,
@@ -236,7 +237,9 @@ def test_theta_white_gives_flat_index(tmp_path):
             "/exchange/theta_white": np.array([0.0, 9.0, 171.0, 200.0]),
         },
     )
-    scan = read_dxchange(path)
+    with pytest.warns(TomopipeWarning) as record:  # no units: both read as degrees, with a warning
+        scan = read_dxchange(path)
+    assert len(record) == 2 and all("read as degrees" in str(w.message) for w in record)
     # beyond the scan range the index is extrapolated: 200° is 20° = 1.11 steps past the end
     np.testing.assert_allclose(scan.flat_index, [0.0, 0.5, 9.5, 10.0 + 20.0 / 18.0])
 
@@ -250,6 +253,7 @@ def test_theta_white_gives_flat_index(tmp_path):
             "/exchange/theta": theta_deg[::-1],
             "/exchange/theta_flat": np.array([180.0, 180.0, 0.0, 0.0]),
         },
+        attrs={"/exchange/theta": {"units": "deg"}, "/exchange/theta_flat": {"units": "deg"}},
     )
     np.testing.assert_allclose(read_dxchange(path).flat_index, [0.0, 0.0, 10.0, 10.0])
 
@@ -305,7 +309,9 @@ def test_allow_missing_darks(tmp_path):
         tmp_path / "nd.h5",
         {"/exchange/data": proj, "/exchange/data_white": flats, "/exchange/theta": theta},
     )
-    scan = read_dxchange(path, allow_missing_darks=True)
+    with pytest.warns(TomopipeWarning, match="no 'units' attribute.*read as radians"):
+        scan = read_dxchange(path, allow_missing_darks=True)  # radians told from the values
+    np.testing.assert_array_equal(scan.theta, theta)
     assert scan.darks.shape == (0,) + proj.shape[1:]
     assert scan.darks.dtype == proj.dtype
     assert scan.darks.compute().shape == (0,) + proj.shape[1:]
@@ -354,7 +360,7 @@ def test_theta_length_mismatch(tmp_path):
             "/exchange/theta": np.rad2deg(theta[:-1]),
         },
     )
-    with pytest.raises(ShapeMismatchError, match=r"tl\.h5.*/exchange/theta"):
+    with pytest.raises(ShapeMismatchError, match=r"tl\.h5.*/exchange/theta"), pytest.warns(TomopipeWarning):
         read_dxchange(path)
 
 

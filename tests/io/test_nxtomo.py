@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tomopipe.errors import (
+    TomopipeWarning,
     AngleUnitError,
     InputFileError,
     MissingKeyError,
@@ -169,7 +170,8 @@ def test_explicit_theta_and_units(tmp_path):
         read_nxtomo(path, theta=theta[:3])
 
     path, _, theta = _make_nxtomo(tmp_path / "nounits.nx", units=None)
-    np.testing.assert_allclose(read_nxtomo(path).theta, theta, atol=1e-12)
+    with pytest.warns(TomopipeWarning, match="no 'units' attribute"):  # unit decided from the values
+        np.testing.assert_allclose(read_nxtomo(path).theta, theta, atol=1e-12)
     path, _, _ = _make_nxtomo(tmp_path / "mrad.nx", units="mrad")
     with pytest.raises(AngleUnitError, match=r"mrad\.nx.*rotation_angle.*mrad"):
         read_nxtomo(path)

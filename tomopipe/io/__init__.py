@@ -10,9 +10,10 @@ Formats: Data Exchange HDF5 (:func:`read_dxchange`, :func:`write_dxchange`), NeX
 on the file suffix.
 """
 
+from ._dispatch import read_scan
 from ._dxchange import read_dxchange, write_dxchange
 from ._nxtomo import read_nxtomo
-from ._scan import RawScan, read_scan
+from ._scan import RawScan
 from ._tiff import read_tiff_series
 
 __all__ = [

@@ -16,7 +16,7 @@ from ..errors import InvalidFlatError, MissingKeyError, ShapeMismatchError
 from ._scan import (
     H5Slicer,
     RawScan,
-    angle_units_factor,
+    angles_to_radians,
     check_frame_shape,
     check_input_file,
     empty_stack,
@@ -179,12 +179,10 @@ def _checked_stack(f, key, path, frame, data_key, name):
 def _read_angles(f, key, path):
     """Angles of `key` in radians (degrees unless the ``units`` attribute says radians)."""
     values = np.ravel(np.asarray(read_small(f, key, path), dtype=np.float64))
-    factor = angle_units_factor(f[key].attrs.get("units"), path=path, key=key)
-    if factor == 1.0:
-        return check_theta_radians(values, name=key, source=path)
-    if not np.all(np.isfinite(values)):
-        raise ValueError(f"{path}: {key!r} holds NaN or infinite angles")
-    return values * factor
+    units = f[key].attrs.get("units")
+    if units is None and key.endswith("_deg"):  # the key names its unit
+        units = "degree"
+    return angles_to_radians(values, units, path=path, key=key)
 
 
 def angles_to_index(theta_flat, theta):

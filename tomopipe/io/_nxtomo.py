@@ -10,7 +10,7 @@ from ..errors import InputFileError, MissingKeyError, ShapeMismatchError
 from ._scan import (
     H5Slicer,
     RawScan,
-    angle_units_factor,
+    angles_to_radians,
     as_str,
     check_frame_shape,
     check_input_file,
@@ -229,9 +229,4 @@ def _read_rotation_angle(f, entry, path, proj_frames, n_frames):
             f"{path}: {key!r} holds {values.size} angles; expected one per frame "
             f"({n_frames}) or one per projection ({n_angles})"
         )
-    factor = angle_units_factor(f[key].attrs.get("units"), path=path, key=key)
-    if factor == 1.0:
-        return check_theta_radians(values, name=key, source=path)
-    if not np.all(np.isfinite(values)):
-        raise ValueError(f"{path}: {key!r} holds NaN or infinite projection angles")
-    return values * factor
+    return angles_to_radians(values, f[key].attrs.get("units"), path=path, key=key)

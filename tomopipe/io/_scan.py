@@ -1,4 +1,4 @@
-"""The :class:`RawScan` container, format dispatch, and the helpers shared by the readers.
+"""The :class:`RawScan` container and the helpers shared by the readers.
 
 Every reader returns lazy dask arrays built with :func:`dask.array.from_array` over a small
 *slicer* object.  A slicer holds only the file path, the key (or file list), the shape and the
@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import dask.array as da
 import h5py
 import numpy as np
 
-from ..errors import InputFileError, MissingKeyError, ShapeMismatchError, TruncatedFileError
+from ..errors import (
+    InputFileError,
+    MissingKeyError,
+    ShapeMismatchError,
+    TruncatedFileError,
+)
 
-__all__ = ["RawScan", "read_scan"]
+__all__ = ["RawScan"]
 
 #: Upper bound, in bytes, of one default chunk of a projection stack.
 DEFAULT_CHUNK_BYTES = 64 * 2**20
@@ -81,98 +84,6 @@ class RawScan:
             f"flats={self.flats.shape}, darks={self.darks.shape}, "
             f"theta=({self.theta.size},) rad, flat_index={fi})"
         )
-
-
-# --------------------------------------------------------------------------------------
-# format dispatch
-
-
-_HDF5_SUFFIXES = {".h5", ".hdf5", ".hdf", ".he5"}
-_NEXUS_SUFFIXES = {".nx", ".nxs", ".nx5", ".nexus"}
-_TIFF_SUFFIXES = {".tif", ".tiff"}
-_FORMATS = ("dxchange", "nxtomo", "tiff")
-
-
-def read_scan(path_or_spec, *, format=None, **kw) -> RawScan:
-    """Read a raw scan, choosing the reader from the file suffix or `format`.
-
-    Parameters
-    ----------
-    path_or_spec : str or os.PathLike or mapping
-        An HDF5 / NeXus file, or for a TIFF series either the projections' glob pattern
-        (with ``flats=``, ``darks=`` and ``theta=`` in `kw`) or a mapping holding the keyword
-        arguments of :func:`read_tiff_series` (``projections``, ``flats``, ``darks``,
-        ``theta``, ...).
-    format : {"dxchange", "nxtomo", "tiff"}, optional
-        Skip the guess.  Without it: ``.h5``/``.hdf5``/``.hdf`` -> ``"nxtomo"`` if the file
-        holds an NXentry whose definition is NXtomo, else ``"dxchange"``; ``.nx``/``.nxs`` ->
-        ``"nxtomo"``; ``.tif``/``.tiff``, a glob pattern, a directory or a mapping ->
-        ``"tiff"``.
-    **kw
-        Passed on to :func:`read_dxchange`, :func:`read_nxtomo` or :func:`read_tiff_series`.
-
-    Returns
-    -------
-    scan : RawScan
-
-    Raises
-    ------
-    InputFileError
-        If the file does not exist or its format cannot be told from the suffix.
-    ValueError
-        If `format` is not one of the known formats.
-    """
-    from ._dxchange import read_dxchange
-    from ._nxtomo import find_nxtomo_entries, read_nxtomo
-    from ._tiff import read_tiff_series
-
-    if format is not None and format not in _FORMATS:
-        raise ValueError(f"format must be one of {_FORMATS}, got {format!r}")
-    if isinstance(path_or_spec, Mapping):
-        if format not in (None, "tiff"):
-            raise ValueError(f"a mapping spec describes a TIFF series, but format={format!r}")
-        args = dict(path_or_spec)
-        args.update(kw)
-        for name in ("projections", "flats", "darks", "theta"):
-            if name not in args and not (name == "darks" and args.get("allow_missing_darks")):
-                raise ValueError(f"TIFF spec for read_scan lacks {name!r}")
-        args.setdefault("darks", None)
-        return read_tiff_series(
-            args.pop("projections"), args.pop("flats"), args.pop("darks"), **args
-        )
-
-    path = os.fspath(path_or_spec)
-    if format is None:
-        suffix = Path(path).suffix.lower()
-        if suffix in _TIFF_SUFFIXES or _is_glob(path) or os.path.isdir(path):
-            format = "tiff"
-        elif suffix in _NEXUS_SUFFIXES:
-            format = "nxtomo"
-        elif suffix in _HDF5_SUFFIXES:
-            check_input_file(path)
-            with open_h5(path) as f:
-                format = "nxtomo" if find_nxtomo_entries(f) else "dxchange"
-        else:
-            check_input_file(path)
-            raise InputFileError(
-                f"{path}: cannot tell the scan format from the suffix {suffix!r}; "
-                f"pass format= (one of {_FORMATS})"
-            )
-    if format == "dxchange":
-        return read_dxchange(path, **kw)
-    if format == "nxtomo":
-        return read_nxtomo(path, **kw)
-    missing = [n for n in ("flats", "theta") if n not in kw]
-    if "darks" not in kw and not kw.get("allow_missing_darks"):
-        missing.insert(1, "darks")
-    if missing:
-        raise ValueError(f"reading the TIFF series {path!r} needs {', '.join(missing)}= as well")
-    kw.setdefault("darks", None)
-    return read_tiff_series(path, kw.pop("flats"), kw.pop("darks"), **kw)
-
-
-def _is_glob(path: str) -> bool:
-    return any(c in path for c in "*?[") and not os.path.exists(path)
 
 
 # --------------------------------------------------------------------------------------
@@ -256,6 +167,59 @@ def angle_units_factor(units, *, path, key, default="degree") -> float:
     raise AngleUnitError(
         f"{path}: {key!r} has units {as_str(units)!r}; expected degrees or radians"
     )
+
+
+def angles_to_radians(values, units, *, path, key):
+    """Stored rotation angles in radians, checked.
+
+    Parameters
+    ----------
+    values : (N,) array_like
+        The angles as stored.
+    units : str or bytes or None
+        The dataset's ``units`` attribute. Without one the unit is decided from the values,
+        with a :class:`~tomopipe.errors.TomopipeWarning`: a scan covering at least 45° whose
+        angles all lie within ±2π is in radians (in degrees it would span at most 6.3°, which
+        no tomography scan does); anything larger is in degrees.
+    path, key : str
+        File and dataset, named in messages.
+
+    Returns
+    -------
+    (N,) ndarray of float64
+
+    Raises
+    ------
+    InvalidDataError
+        NaN or infinite angles.
+    AngleUnitError
+        An unknown unit, or values above 2π where the attribute says radians.
+    """
+    import warnings
+
+    from .._validate import check_theta_radians
+    from ..errors import InvalidDataError, TomopipeWarning
+
+    values = np.ravel(np.asarray(values, dtype=np.float64))
+    if not np.all(np.isfinite(values)):
+        bad = np.flatnonzero(~np.isfinite(values))
+        raise InvalidDataError(
+            f"{path}: {key!r} holds {bad.size} NaN or infinite angles (first at index {int(bad[0])})"
+        )
+    if units is None and values.size:
+        top = float(np.max(np.abs(values)))
+        span = float(np.ptp(values))
+        as_rad = top <= 2 * np.pi + 1e-6 and span >= np.pi / 4
+        warnings.warn(
+            f"{path}: {key!r} has no 'units' attribute; its values span {values.min():.4g} to "
+            f"{values.max():.4g}, read as {'radians' if as_rad else 'degrees'}",
+            TomopipeWarning, stacklevel=3,
+        )
+        return values if as_rad else np.deg2rad(values)
+    factor = angle_units_factor(units, path=path, key=key)
+    if factor == 1.0:
+        return check_theta_radians(values, name=key, source=path)
+    return values * factor
 
 
 def check_frame_shape(shape, key, path, *, name):

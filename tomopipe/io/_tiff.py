@@ -10,7 +10,12 @@ import numpy as np
 import tifffile
 
 from .._validate import check_theta_radians
-from ..errors import InputFileError, MissingKeyError, ShapeMismatchError, TruncatedFileError
+from ..errors import (
+    InputFileError,
+    MissingKeyError,
+    ShapeMismatchError,
+    TruncatedFileError,
+)
 from ._scan import (
     RawScan,
     check_input_file,
