@@ -1,6 +1,6 @@
 """Peak-RAM benchmark of the whole pipeline (``tomopipe run``) at two data sizes.
 
-The pipeline's chunk contract (:mod:`tomopipe.pipeline.run`) says RAM is bounded by the size
+The pipeline's chunk contract (:mod:`tomopipe.pipeline.stages`) says RAM is bounded by the size
 of a few tasks' chunks, not by the size of the scan. This script checks it: it generates two
 synthetic Data Exchange scans that differ 4× in size (the larger one's float32 projections,
 ≈1.5 GB, are far more than a bounded pipeline should hold), runs ``tomopipe run WF --out STORE
@@ -270,13 +270,12 @@ _IMPORTS = ("import time, dask.array, zarr, h5py, finufft, scipy.fft, matplotlib
 # ---- report --------------------------------------------------------------------------------
 
 def _sizes(n_angles, n_rows, n_cols):
-    from tomopipe.pipeline import workflow_from_dict
-    from tomopipe.pipeline.run import chunking
+    from tomopipe.pipeline.stages import ProjectionChunks
 
     mib = 2**20
-    wf = workflow_from_dict({"input": {"path": "x.h5"}, "recon": {"rows_per_chunk": ROWS_PER_CHUNK},
-                             "output": {"chunk_angles": CHUNK_ANGLES, "chunk_mb": CHUNK_MB}})
-    c, r = chunking(wf, (n_angles, n_rows, n_cols))  # what the pipeline uses
+    ch = ProjectionChunks.for_scan((n_angles, n_rows, n_cols), chunk_angles=CHUNK_ANGLES, chunk_rows=16,
+                                   recon_rows=ROWS_PER_CHUNK, chunk_mb=CHUNK_MB)  # what the pipeline uses
+    c, r = ch.angles, ch.recon_rows
     return {
         "raw_mib": n_angles * n_rows * n_cols * 2 / mib,
         "f32_mib": n_angles * n_rows * n_cols * 4 / mib,

@@ -15,8 +15,50 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 
 
 def _fail(exc):
-    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    """One line ``error: …`` on stderr and exit code 2 (no traceback)."""
+    text = " ".join(str(exc).split())
+    typer.secho(f"error: {text}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=2)
+
+
+@app.callback()
+def _main():
+    """Show tomopipe's warnings as one ``warning: …`` line each."""
+    import warnings
+
+    from .errors import TomopipeWarning
+
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, TomopipeWarning):
+            _warn(" ".join(str(message).split()))
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
+def _warn(message):
+    typer.secho(f"warning: {message}", fg=typer.colors.YELLOW, err=True)
+
+
+def _load_cluster(path):
+    """A ``cluster:`` section from its own YAML file (the mapping, or under a ``cluster`` key)."""
+    import yaml
+
+    from .errors import ConfigError
+    from .pipeline.config import ClusterConfig, validate_section
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--cluster: cannot read {path} ({exc})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--cluster: {path} is not valid YAML ({exc})") from None
+    if isinstance(data, dict) and set(data) == {"cluster"}:
+        data = data["cluster"]
+    return validate_section(ClusterConfig, data, source=f"--cluster {path}", what="cluster")
 
 
 @app.command()
@@ -24,19 +66,36 @@ def run(
     workflow: Path = typer.Argument(..., help="workflow YAML file (see workflows/)"),
     out: Optional[Path] = typer.Option(None, "--out", help="zarr store (default: output.store or <name>.zarr)"),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address"),
+    cluster: Optional[Path] = typer.Option(None, "--cluster", help="YAML file of a cluster section (SLURM, PBS, local)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="check everything and show the plan; write nothing"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
 ):
-    """Run WORKFLOW: each stage is skipped if its output is complete and up to date."""
+    """Run WORKFLOW: each stage is skipped if its output is complete and up to date.
+
+    The whole workflow is checked first (inputs, units, paths, model, labels, scheduler);
+    then the store is locked (one writer at a time) and the stages run.
+    """
     from .pipeline import load_workflow, run_workflow
+
+    def log(line):
+        if line.startswith("warning: "):
+            _warn(line[len("warning: "):])
+        else:
+            typer.echo(line, err=True)
 
     try:
         wf = load_workflow(workflow)
-        res = run_workflow(wf, out, scheduler=scheduler, progress=not quiet)
+        cl = _load_cluster(cluster) if cluster is not None else None
+        res = run_workflow(wf, out, scheduler=scheduler, cluster=cl, progress=not quiet, log=log, dry_run=dry_run)
     except TomopipeError as exc:
         _fail(exc)
+    if dry_run:
+        typer.echo(f"dry run: nothing written; {len(res.plan.stages) - len(res.plan.up_to_date)} stage(s) would run")
+        return
     typer.echo(f"store: {res.store}")
     typer.echo(f"ran: {', '.join(res.ran) or '-'}; skipped (up to date): {', '.join(res.skipped) or '-'}")
-    typer.echo(f"centre: {res.center:.2f} px")
+    if res.center is not None:
+        typer.echo(f"centre: {res.center:.2f} px")
     if res.preview:
         typer.echo(f"preview: {res.preview}")
 
@@ -44,7 +103,7 @@ def run(
 @app.command()
 def info(store: Path = typer.Argument(..., help="a tomopipe zarr store")):
     """List the complete stages of STORE with their arrays, units and parameters."""
-    from .pipeline import Store
+    from .pipeline import Store, StoreLock
 
     if not (store / "zarr.json").is_file():
         _fail(f"{store}: not a zarr store")
@@ -52,16 +111,22 @@ def info(store: Path = typer.Argument(..., help="a tomopipe zarr store")):
     for name in st.stages():
         g = st.group(name)
         meta = g.attrs["tomopipe"]
-        typer.secho(f"{name}/  (finished {meta['finished']}, tomopipe {meta['version']})", bold=True)
+        took = f", {meta['seconds']:.1f} s" if meta.get("seconds") is not None else ""
+        typer.secho(f"{name}/  (finished {meta['finished']}{took}, tomopipe {meta['version']})", bold=True)
         for key in sorted(g.array_keys()):
             a = g[key]
             dims = ",".join(a.metadata.dimension_names or ())
             units = a.attrs.get("units", "")
             typer.echo(f"  {key}: {a.shape} {a.dtype} ({dims}) chunks {a.chunks} {units}")
         typer.echo(f"  parameters: {meta['parameters']}")
-    partial = sorted(p.name for p in store.iterdir() if p.name.endswith(".partial"))
-    if partial:
-        typer.secho(f"incomplete (will be redone): {', '.join(partial)}", fg=typer.colors.YELLOW)
+    left = st.leftovers()
+    if left:
+        typer.secho(f"left by an interrupted run: {', '.join(left)} (.partial: redone by the next run; "
+                    ".old: cleaned by the next run)", fg=typer.colors.YELLOW)
+    holder = StoreLock(store).holder()
+    if holder:
+        typer.secho(f"being written by pid {holder.get('pid')} on {holder.get('host')} since {holder.get('started')} "
+                    "(or left by a run that died: the next run takes it over)", fg=typer.colors.YELLOW)
 
 
 @app.command()
@@ -89,6 +154,7 @@ def dvc_cmd(
     subset: Optional[str] = typer.Option(None, "--subset", help="subset (cuboid) edge, with unit (default: spacing)"),
     affine: bool = typer.Option(False, "--affine", help="fit the affine map per subset"),
     search: int = typer.Option(8, "--search", help="integer search range, voxels"),
+    zncc_min: float = typer.Option(0.8, "--zncc-min", help="lowest ZNCC of an 'ok' node"),
 ):
     """Digital volume correlation of DEFORMED against REFERENCE (u maps reference → deformed)."""
     from .pipeline.dvc_stage import run_dvc
@@ -98,7 +164,7 @@ def dvc_cmd(
         res = run_dvc(reference, deformed,
                       node_spacing_um=parse_quantity(node_spacing, "um", name="--node-spacing"),
                       subset_size_um=None if subset is None else parse_quantity(subset, "um", name="--subset"),
-                      affine=affine, search_voxels=search, log=typer.echo)
+                      affine=affine, search_voxels=search, zncc_min=zncc_min, log=typer.echo)
     except TomopipeError as exc:
         _fail(exc)
     layers = res["layers"]
@@ -125,9 +191,7 @@ def train(
     the model with its card (≈1 h on 2 CPU cores with the defaults). With --store and --labels:
     fine-tune --init on the store's volume where the labels are not 254.
     """
-    from .segment import TrainConfig
-    from .segment._heldout import TRAINING_SERIES
-    from .segment._recipes import train_from_simulation, train_from_store
+    from .segment import TRAINING_SERIES, TrainConfig, train_from_simulation, train_from_store
 
     try:
         if store is not None:

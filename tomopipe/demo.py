@@ -7,7 +7,7 @@ import sys
 import numpy as np
 
 from .pipeline import load_workflow, run_workflow
-from .simulate._analytic import Ellipsoid, project_ellipsoids
+from .simulate import Ellipsoid, project_ellipsoids
 
 __all__ = ["demo_scan", "run_demo"]
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+
 from .errors import ConfigError
 
-__all__ = ["parse_quantity", "ureg"]
+__all__ = ["parse_quantity", "ureg", "voxel_size_um"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -31,8 +33,9 @@ def parse_quantity(value, unit, *, name):
         workflow every physical quantity carries its unit.
     unit : str
         Target unit, e.g. ``"cm"``.
-    name : str
-        Parameter name, used in error messages (e.g. ``"geometry.pixel_size"``).
+    name : str or None
+        Parameter name, used in error messages (e.g. ``"geometry.pixel_size"``); None leaves
+        it out (when the caller names the parameter itself).
 
     Returns
     -------
@@ -46,19 +49,60 @@ def parse_quantity(value, unit, *, name):
     import pint
 
     reg = _registry()
+    pre = f"{name}: " if name else ""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        raise ConfigError(
-            f"{name}: {value!r} has no unit; write it with one, e.g. '{value} {unit}'"
-        )
+        raise ConfigError(f"{pre}{value!r} has no unit; write it with one, e.g. '{value} {unit}'")
     try:
         q = reg.Quantity(value) if isinstance(value, str) else value
         if not isinstance(q, reg.Quantity):
-            raise ConfigError(f"{name}: {value!r} is not a quantity with a unit")
+            raise ConfigError(f"{pre}{value!r} is not a quantity with a unit")
         if q.dimensionless and not reg.Quantity(1, unit).dimensionless:
-            raise ConfigError(f"{name}: {value!r} has no unit; write it with one, e.g. '1 {unit}'")
-        return float(q.to(unit).magnitude)
+            raise ConfigError(f"{pre}{value!r} has no unit; write it with one, e.g. '1 {unit}'")
+        out = float(q.to(unit).magnitude)
+    except ConfigError:
+        raise
     except pint.errors.DimensionalityError as exc:
-        raise ConfigError(f"{name}: {value!r} cannot be converted to {unit}") from exc
+        raise ConfigError(f"{pre}{value!r} cannot be converted to {unit}") from exc
     except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, ValueError,
             AttributeError, TypeError) as exc:
-        raise ConfigError(f"{name}: cannot read {value!r} as a quantity in {unit} ({exc})") from exc
+        raise ConfigError(f"{pre}cannot read {value!r} as a quantity in {unit} ({exc})") from exc
+    if not np.isfinite(out):
+        raise ConfigError(f"{pre}{value!r} is not a finite quantity")
+    return out
+
+
+def voxel_size_um(value, *, name="voxel_size"):
+    """A voxel size as ``(dz, dy, dx)`` in µm, from a scalar (isotropic) or three values.
+
+    Parameters
+    ----------
+    value : float or (3,) sequence of float
+        µm. A scalar means the same size along z, y and x.
+    name : str
+        Parameter name for the error message.
+
+    Returns
+    -------
+    tuple of 3 float
+
+    Raises
+    ------
+    ConfigError
+        Not one or three positive finite numbers.
+
+    Examples
+    --------
+    >>> voxel_size_um(0.88)
+    (0.88, 0.88, 0.88)
+    >>> voxel_size_um([2, 1, 1])
+    (2.0, 1.0, 1.0)
+    """
+    try:
+        v = np.asarray(value, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: {value!r} is not a number or three numbers (µm)") from None
+    if v.size == 1:
+        v = np.repeat(v, 3)
+    if v.size != 3 or not np.all(np.isfinite(v)) or np.any(v <= 0):
+        raise ConfigError(f"{name}: {value!r} must be one or three positive numbers (dz, dy, dx) in µm")
+    return tuple(float(x) for x in v)

@@ -313,3 +313,56 @@ def test_input_errors(shifted):
     # a uniform subset is featureless, not an error
     flat = np.ones_like(ref)
     assert correlate_node(flat, deformed, (32, 32, 32), 8).status == "featureless"
+
+
+# ------------------------------------------------------------------ ZNCC threshold and NaN voxels
+
+
+def _texture(seed, n=96):
+    rng = np.random.default_rng(seed)
+    return ndi.gaussian_filter(rng.normal(size=(n, n, n)), 1.5).astype(np.float32)
+
+
+def test_unrelated_volumes_give_no_ok_node():
+    """Gauss–Newton converges on unrelated subsets too; their low ZNCC must not pass as 'ok'."""
+    a, b = _texture(1), _texture(2)
+    df = dvc(a, b, 1.0, node_spacing_um=20.0, search_voxels=8)
+    st = df["status"].astype(str)
+    assert (st != "ok").all(), st.value_counts()
+    conv = df[df["converged"]]
+    assert len(conv) > 0 and (conv["zncc"] < 0.8).all()  # converged, but rejected by ZNCC
+    assert set(st[df["converged"]]) <= {"low_correlation"}
+    # the same volume against itself shifted: every node ok (the threshold keeps true matches)
+    ok = dvc(a, np.roll(a, 2, axis=0), 1.0, node_spacing_um=20.0, search_voxels=8)
+    assert (ok["status"].astype(str) == "ok").all()
+
+
+def test_one_nan_voxel_costs_only_its_subset():
+    from tomopipe.errors import TomopipeWarning
+
+    a = _texture(3)
+    b = np.roll(a, (1, 0, -2), axis=(0, 1, 2))
+    clean = dvc(a, b, 1.0, node_spacing_um=16.0, search_voxels=6)
+    assert (clean["status"].astype(str) == "ok").all()
+    bad = b.copy()
+    hit = (36, 41, 34)  # a deformed voxel inside one subset (not on the shared faces of two)
+    bad[hit] = np.nan
+    with pytest.warns(TomopipeWarning, match=r"1 of \d+ nodes hold NaN"):
+        df = dvc(a, bad, 1.0, node_spacing_um=16.0, search_voxels=6)
+    st = df["status"].astype(str)
+    # the nodes whose deformed subset (reference subset moved by u) contains the NaN voxel
+    half = 8
+    inside = np.all(np.abs(clean[["node_z", "node_y", "node_x"]].to_numpy()
+                           + clean[["u_z", "u_y", "u_x"]].to_numpy() - np.array(hit)) <= half, axis=1)
+    assert inside.sum() == 1
+    assert list(st[st == "nan"].index) == list(clean.index[inside])
+    assert df.attrs["n_nan_nodes"] == 1
+    others = ~inside
+    np.testing.assert_allclose(df.loc[others, ["u_z", "u_y", "u_x"]], clean.loc[others, ["u_z", "u_y", "u_x"]],
+                               atol=0.01)
+    # a NaN in the reference subset: that node only
+    ra = a.copy()
+    ra[8, 8, 8] = np.nan
+    with pytest.warns(TomopipeWarning):
+        dr = dvc(ra, b, 1.0, node_spacing_um=16.0, search_voxels=6)
+    assert (dr["status"].astype(str) == "nan").sum() == 1

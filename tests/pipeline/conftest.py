@@ -31,3 +31,20 @@ def _write_workflow(path, scan, **sections):
 def write_workflow():
     """Write a small workflow YAML: ``write_workflow(path, scan_file, recon={...})``."""
     return _write_workflow
+
+
+@pytest.fixture(scope="session")
+def tiff_series():
+    """Write a scan as a TIFF series: ``tiff_series(folder, scan)`` (see :func:`_write_tiff_series`)."""
+    return _write_tiff_series
+
+
+def _write_tiff_series(folder, scan):
+    """Write a scan as TIFF files ``proj_NNNN.tif``, ``flat_NNNN.tif``, ``dark_NNNN.tif`` in `folder`."""
+    import tifffile
+
+    folder.mkdir(exist_ok=True)
+    for prefix, key in (("proj", "projections"), ("flat", "flats"), ("dark", "darks")):
+        for i, frame in enumerate(scan[key]):
+            tifffile.imwrite(folder / f"{prefix}_{i:04d}.tif", frame)
+    return folder

@@ -8,8 +8,9 @@ from tomopipe.units import parse_quantity
 def test_units_are_converted():
     wf = workflow_from_dict({"input": {"path": "x.h5"}, "geometry": {"pixel_size": "0.88 um"},
                              "phase": {"energy": "35 keV", "distance": "10 cm", "delta_beta": 1000}})
-    assert wf.pixel_size_cm() == pytest.approx(0.88e-4)
-    assert parse_quantity(wf.phase.distance, "mm", name="d") == pytest.approx(100.0)
+    # parsed once, into the unit the attribute names
+    assert wf.geometry.pixel_size_um == pytest.approx(0.88)
+    assert wf.phase.distance_mm == pytest.approx(100.0) and wf.phase.energy_keV == pytest.approx(35.0)
     assert parse_quantity("180 deg", "rad", name="t") == pytest.approx(3.14159265)
 
 

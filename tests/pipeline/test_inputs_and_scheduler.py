@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import tifffile
 import yaml
 import zarr
 from typer.testing import CliRunner
@@ -13,16 +12,9 @@ from tomopipe.pipeline import load_workflow, run_workflow
 runner = CliRunner()
 
 
-def test_tiff_series_workflow_equals_hdf5(tmp_path, small_scan, write_workflow, scan_file):
+def test_tiff_series_workflow_equals_hdf5(tmp_path, small_scan, write_workflow, scan_file, tiff_series):
     s = small_scan
-    d = tmp_path / "tif"
-    d.mkdir()
-    for i, p in enumerate(s["projections"]):
-        tifffile.imwrite(d / f"proj_{i:04d}.tif", p)
-    for i, p in enumerate(s["flats"]):
-        tifffile.imwrite(d / f"flat_{i:04d}.tif", p)
-    for i, p in enumerate(s["darks"]):
-        tifffile.imwrite(d / f"dark_{i:04d}.tif", p)
+    tiff_series(tmp_path / "tif", s)
     wf_path = tmp_path / "tif.yaml"
     wf_path.write_text(yaml.safe_dump({
         "name": "tif",
@@ -41,7 +33,7 @@ def test_tiff_series_workflow_equals_hdf5(tmp_path, small_scan, write_workflow, 
 
 
 def test_distributed_scheduler(tmp_path, write_workflow, scan_file):
-    from distributed import Client, LocalCluster
+    from distributed import LocalCluster
 
     wf = load_workflow(write_workflow(tmp_path / "wf.yaml", scan_file))
     ref = run_workflow(wf, tmp_path / "local.zarr", progress=False)

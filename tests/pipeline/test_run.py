@@ -35,7 +35,7 @@ def test_pipeline_equals_in_memory_chain(tmp_path, write_workflow, scan_file, sm
     g = zarr.open_group(str(res.store / "volume"), mode="r")
     meta = g.attrs["tomopipe"]
     assert meta["complete"] and meta["version"] == tp.__version__
-    assert g.attrs["units"] == "1/cm" and g.attrs["voxel_size_um"] == pytest.approx(0.88)
+    assert g.attrs["units"] == "1/cm" and g.attrs["voxel_size_um"] == pytest.approx([0.88] * 3)
     assert tuple(g["0"].metadata.dimension_names) == ("z", "y", "x")
     assert g["1"].shape == tuple(n // 2 for n in vol.shape)
     raw = zarr.open_group(str(res.store / "raw"), mode="r")
@@ -83,6 +83,11 @@ def test_changed_parameter_recomputes_only_downstream(tmp_path, write_workflow, 
     assert res.ran == ["volume"]
     assert zarr.open_group(str(tmp_path / "s.zarr" / "volume"), mode="r").attrs["tomopipe"]["parameters"][
         "filter_name"] == "hann"
+    # a reconstruction setting that changes only the tasks never copies the raw data again
+    wf3 = load_workflow(write_workflow(tmp_path / "c.yaml", scan_file, recon={"filter_name": "hann",
+                                                                             "rows_per_chunk": 2}))
+    res = run_workflow(wf3, tmp_path / "s.zarr", progress=False)
+    assert res.ran == ["volume"] and res.skipped == ["raw", "normalized", "sinograms"]
 
 
 def test_killed_process_resumes_identically(tmp_path, write_workflow, scan_file):
@@ -110,6 +115,7 @@ def test_killed_process_resumes_identically(tmp_path, write_workflow, scan_file)
     res = runner.invoke(app, ["run", str(wf_path), "--out", str(store), "--quiet"])
     assert res.exit_code == 0, res.output
     assert "ran: volume" in res.output
+    assert "took over the store from a run that died" in res.output  # its lock record was found
     np.testing.assert_array_equal(_volume(store), _volume(ref.store))
 
 

@@ -6,7 +6,7 @@ import zarr
 from typer.testing import CliRunner
 
 from tomopipe.cli import app
-from tomopipe.errors import ModelError, StageError
+from tomopipe.errors import ConfigError, ModelError
 from tomopipe.pipeline import load_workflow, run_workflow
 from tomopipe.pipeline.config import QuantifyConfig, SegmentConfig
 from tomopipe.segment import dice_scores, load_model, truth_to_labels
@@ -89,8 +89,9 @@ def test_quantify_segmentation_needs_segment(d07, tmp_path):
     _, wf = d07
     w = wf.model_copy(update={"segment": None, "quantify": QuantifyConfig(labels="segmentation"),
                               "output": wf.output.model_copy(update={"store": str(tmp_path / "q.zarr")})})
-    with pytest.raises(StageError, match="no 'segment:' section"):
+    with pytest.raises(ConfigError, match="needs a 'segment:' section"):
         run_workflow(w, progress=False)
+    assert not (tmp_path / "q.zarr").exists()  # found by the plan, before any stage is written
 
 
 def test_fine_tune_on_corrections_cli(d07, tmp_path):
@@ -122,12 +123,12 @@ def test_real_scan_unet_needs_physical_units_multiotsu_runs(tmp_path, tooth_path
     monkeypatch.setenv("TOMOPIPE_DATA", str(tooth_path.parent))
     wf = load_workflow(os.path.join(os.path.dirname(__file__), "..", "..", "workflows", "tooth.yaml"))
     store = tmp_path / "tooth.zarr"
-    with pytest.raises(StageError, match="geometry.pixel_size"):
+    with pytest.raises(ConfigError, match="geometry.pixel_size"):
         run_workflow(wf.model_copy(update={"segment": SegmentConfig(method="unet")}), store, progress=False)
-    assert not (store / "segmentation").exists() and not (store / "segmentation.partial").exists()
+    assert not store.exists()  # refused by the plan, before the first stage
     seg = SegmentConfig(method="multiotsu", classes=["pore", "active"], chunks=(2, 160, 160))
     res = run_workflow(wf.model_copy(update={"segment": seg}), store, progress=False)
-    assert "segmentation" in res.ran and "volume" in res.skipped
+    assert "segmentation" in res.ran
     labels = zarr.open_group(str(store / "segmentation"), mode="r")["labels"][:]
     vol = zarr.open_group(str(store / "volume"), mode="r")["0"][:]
     assert labels.shape == vol.shape
@@ -150,5 +151,5 @@ def test_random_forest_stage_on_scribbles(d07, tmp_path):
     s = dice_scores(labels, t)
     for name in ("active", "current_collector"):
         assert s.loc[name, "dice"] > 0.8, s
-    with pytest.raises(StageError, match="needs annotations"):
+    with pytest.raises(ConfigError, match="needs annotations"):
         run_workflow(_with(wf, tmp_path / "rf2.zarr", method="random_forest"), progress=False)

@@ -9,13 +9,13 @@ Conventions: volumes and vectors ``(z, y, x)``, z the stack axis; the displaceme
 the reference to the deformed volume, ``deformed(x + u(x)) ≈ reference(x)``; voxels and µm.
 """
 
-from ._correlate import STATUS, NodeResult, correlate_node, dvc
+from ._correlate import STATUS, ZNCC_MIN, NodeResult, correlate_node, dvc
 from ._grid import NodeGrid, node_grid
 from ._strain import DisplacementGrid, Strain, displacement_grid, strain
 from ._summary import interface_motion, layer_displacement, quiver_plot
 
 __all__ = [
-    "dvc", "correlate_node", "NodeResult", "STATUS", "node_grid", "NodeGrid",
+    "dvc", "correlate_node", "NodeResult", "STATUS", "ZNCC_MIN", "node_grid", "NodeGrid",
     "displacement_grid", "strain", "DisplacementGrid", "Strain",
     "layer_displacement", "interface_motion", "quiver_plot",
 ]

@@ -50,11 +50,20 @@ from scipy import ndimage as ndi
 from ..errors import ShapeMismatchError
 from ._grid import NodeGrid, node_grid
 
-__all__ = ["correlate_node", "dvc", "NodeResult", "STATUS"]
+__all__ = ["correlate_node", "dvc", "NodeResult", "STATUS", "ZNCC_MIN"]
 
 #: Node status names, by status code.
-STATUS = ("ok", "masked", "featureless", "no_convergence", "outlier")
-_OK, _MASKED, _FEATURELESS, _NO_CONV, _OUTLIER = range(5)
+STATUS = ("ok", "masked", "featureless", "no_convergence", "outlier", "low_correlation", "nan")
+_OK, _MASKED, _FEATURELESS, _NO_CONV, _OUTLIER, _LOW_CORR, _NAN = range(7)
+
+#: Default lowest ZNCC of an ``"ok"`` node. Anchor: spam's ``correctPhiField`` discards
+#: pixel-search results whose correlation coefficient is below 0.98 (``pixelSearchCCmin``), a
+#: value for low-noise images. Measured here (benchmarks/RESULTS.md, "DVC: ZNCC of true and
+#: false matches"): subsets tracked between two reconstructed states of the simulated cell
+#: (128³, 5·10⁴ photons) converge at ZNCC 0.87–0.98 (5th percentile 0.90); Gauss–Newton also
+#: converges on subsets of two unrelated textures, at ZNCC 0.18–0.24 with |u| up to 8 voxels.
+#: 0.8 keeps every true match at that noise and rejects the false ones by a wide margin.
+ZNCC_MIN = 0.8
 
 #: Extra voxels read around a block before the cubic B-spline prefilter: the recursive filter's
 #: boundary error decays as 0.268**d with the distance d from the block face (1e-3 at 5).
@@ -93,14 +102,38 @@ class NodeResult(NamedTuple):
 
 
 class _Block:
-    """An in-memory block of a volume with its origin (global voxel index of ``data[0,0,0]``)."""
+    """An in-memory block of a volume with its origin (global voxel index of ``data[0,0,0]``).
 
-    __slots__ = ("data", "lo", "hi")
+    NaN (or infinite) voxels are replaced by the mean of the finite ones, so that the FFT
+    search and the B-spline prefilter do not spread them over the block; ``nan`` keeps
+    where they were (None when there were none), and :meth:`has_nan` tells whether a box
+    touches one.
+    """
+
+    __slots__ = ("data", "lo", "hi", "nan")
 
     def __init__(self, data, lo):
+        data = np.asarray(data)
+        self.nan = None
+        if np.issubdtype(data.dtype, np.floating):
+            bad = ~np.isfinite(data)
+            if bad.any():
+                finite = data[~bad]
+                data = np.where(bad, finite.mean() if finite.size else 0.0, data)
+                self.nan = bad
         self.data = data
         self.lo = np.asarray(lo, dtype=np.int64)
         self.hi = self.lo + np.asarray(data.shape, dtype=np.int64)
+
+    def has_nan(self, lo, hi):
+        """True if the box ``[lo, hi)`` (clipped to the block) holds a voxel that was NaN."""
+        if self.nan is None:
+            return False
+        lo, hi = self.clip(np.asarray(lo, np.int64), np.asarray(hi, np.int64))
+        if np.any(hi <= lo):
+            return False
+        s = tuple(slice(int(a - o), int(b - o)) for a, b, o in zip(lo, hi, self.lo))
+        return bool(self.nan[s].any())
 
     def clip(self, lo, hi):
         return np.maximum(lo, self.lo), np.minimum(hi, self.hi)
@@ -392,9 +425,11 @@ def _failed(code, it=0):
 
 
 def _solve(rblock, dblock, center, half, u0, *, order, affine, max_iter, tol, search, levels,
-           min_std):
+           min_std, zncc_min=ZNCC_MIN):
     """Correlate one node on in-memory blocks (see :func:`correlate_node`)."""
     center = np.asarray(center, dtype=np.int64)
+    if rblock.has_nan(center - half, center + half + 1):
+        return _failed(_NAN)
     f = rblock.get(center - half, center + half + 1)
     fn, fnorm = _zn(f)
     if fnorm <= min_std * math.sqrt(f.size) or fnorm == 0.0:
@@ -433,9 +468,17 @@ def _solve(rblock, dblock, center, half, u0, *, order, affine, max_iter, tol, se
         u, gmat, zncc, conv, it2 = _gn_affine(fn, fnorm, grad, dblock, center, half, u, order,
                                               max_iter, tol)
         it += it2
+    if np.all(np.isfinite(u)):
+        # the voxels of the deformed subset where it was found
+        lo = np.floor(center + u - half).astype(np.int64)
+        hi = np.ceil(center + u + half).astype(np.int64) + 1
+        if dblock.has_nan(lo, hi):
+            return NodeResult(np.full(3, np.nan), None, np.nan, False, it, STATUS[_NAN])
     if not np.isfinite(zncc) or not conv:
         return NodeResult(u if np.isfinite(zncc) else np.full(3, np.nan), gmat, zncc, False, it,
                           STATUS[_NO_CONV])
+    if zncc < zncc_min:
+        return NodeResult(u, gmat, zncc, True, it, STATUS[_LOW_CORR])
     return NodeResult(u, gmat, zncc, True, it, STATUS[_OK])
 
 
@@ -501,6 +544,13 @@ def _half_width(half_width):
     return h
 
 
+def _check_zncc(value):
+    value = float(value)
+    if not -1.0 <= value <= 1.0:
+        raise ValueError(f"zncc_min must lie in [-1, 1], got {value!r}")
+    return value
+
+
 def _check_nonneg(value, name, integer=False):
     if integer:
         if int(value) != value or value < 0:
@@ -518,7 +568,8 @@ def _check_nonneg(value, name, integer=False):
 
 
 def correlate_node(ref, deformed, center, half_width, *, u0=None, order=3, affine=False,
-                   max_iter=50, tol=1e-4, search_voxels=8, pyramid_levels=0, min_std=0.0):
+                   max_iter=50, tol=1e-4, search_voxels=8, pyramid_levels=0, min_std=0.0,
+                   zncc_min=ZNCC_MIN):
     """Measure the displacement of one subset between a reference and a deformed volume.
 
     An integer start is found by zero-normalised cross-correlation (ZNCC, via FFT) of the
@@ -562,6 +613,9 @@ def correlate_node(ref, deformed, center, half_width, *, u0=None, order=3, affin
     min_std : float, default 0
         Subsets whose standard deviation (grey-value units) is at or below this are
         ``"featureless"`` and skipped.
+    zncc_min : float, default :data:`ZNCC_MIN` (0.8)
+        A converged node whose ZNCC at the solution is below this is
+        ``"low_correlation"``: Gauss–Newton converges on unrelated subsets too.
 
     Returns
     -------
@@ -569,8 +623,11 @@ def correlate_node(ref, deformed, center, half_width, *, u0=None, order=3, affin
         ``displacement`` (3,) float64 in voxels, ordered ``(z, y, x)``, such that
         ``deformed(center + displacement) ≈ ref(center)``; ``gradient`` (3, 3) float64
         ``∂u_i/∂x_j`` if `affine`, else None; ``zncc``; ``converged``; ``iterations``;
-        ``status`` (``"ok"``, ``"featureless"`` or ``"no_convergence"``) and
-        ``status_code``.
+        ``status`` (``"ok"``, ``"featureless"``, ``"no_convergence"``,
+        ``"low_correlation"``, or ``"nan"`` when the reference subset or the deformed
+        subset where it was found holds a NaN voxel) and ``status_code``. NaN voxels
+        elsewhere in the regions read are replaced by the regions' mean and do not affect
+        the node.
 
     Raises
     ------
@@ -640,6 +697,7 @@ def correlate_node(ref, deformed, center, half_width, *, u0=None, order=3, affin
     max_iter = _check_nonneg(max_iter, "max_iter", integer=True)
     tol = _check_nonneg(tol, "tol")
     min_std = _check_nonneg(min_std, "min_std")
+    zncc_min = _check_zncc(zncc_min)
     ext_r, ext_d = _extents(half, search, levels, order, affine)
     rlo, rhi = np.maximum(center - ext_r, 0), np.minimum(center + ext_r + 1, shape)
     dc = center + np.rint(u0).astype(np.int64)
@@ -649,7 +707,8 @@ def correlate_node(ref, deformed, center, half_width, *, u0=None, order=3, affin
     rblock = _Block(_materialize(_region(ref, rlo, rhi)), rlo)
     dblock = _Block(_materialize(_region(deformed, dlo, dhi)), dlo)
     return _solve(rblock, dblock, center, half, u0, order=order, affine=affine,
-                  max_iter=max_iter, tol=tol, search=search, levels=levels, min_std=min_std)
+                  max_iter=max_iter, tol=tol, search=search, levels=levels, min_std=min_std,
+                  zncc_min=zncc_min)
 
 
 # --------------------------------------------------------------------------------------------
@@ -765,7 +824,7 @@ def _batches(grid, batch_size):
 def dvc(ref, deformed, voxel_size_um, *, node_spacing_um=None, subset_size_um=None,
         margin_voxels=0, grid=None, mask=None, mask_fraction=0.5, u0=None, search_voxels=8,
         pyramid_levels=0, affine=False, order=3, min_std=0.0, max_iter=50, tol=1e-4,
-        outlier_threshold=2.0, outlier_eps=0.1, batch_size=None, scheduler=None,
+        outlier_threshold=2.0, outlier_eps=0.1, zncc_min=ZNCC_MIN, batch_size=None, scheduler=None,
         client=None):
     """Local digital volume correlation of two states on a regular grid of subsets.
 
@@ -824,6 +883,9 @@ def dvc(ref, deformed, voxel_size_um, *, node_spacing_um=None, subset_size_um=No
         become ``"outlier"`` (their displacement is kept). 0 disables the test.
     outlier_eps : float, default 0.1
         Noise level (voxels) added to the median residual of the test.
+    zncc_min : float, default :data:`ZNCC_MIN` (0.8)
+        Converged nodes whose ZNCC is below this are ``"low_correlation"`` (their
+        displacement is kept, but not used as a neighbour by the outlier test).
     batch_size : int, optional
         Nodes per dask task (default: enough tasks for 4 per core, at most 64 nodes each).
     scheduler : str, optional
@@ -840,9 +902,16 @@ def dvc(ref, deformed, voxel_size_um, *, node_spacing_um=None, subset_size_um=No
         ``u_z_um, u_y_um, u_x_um`` (µm), with `affine` also ``grad_zz, grad_zy, ...,
         grad_xx`` (``∂u_i/∂x_j``, dimensionless, physical lengths), then ``zncc``,
         ``converged``, ``iterations`` and ``status`` (``"ok"``, ``"masked"``,
-        ``"featureless"``, ``"no_convergence"``, ``"outlier"``). Displacements are NaN for
-        masked and featureless nodes. ``attrs`` records the grid, the convention and the
-        parameters.
+        ``"featureless"``, ``"no_convergence"``, ``"outlier"``, ``"low_correlation"``,
+        ``"nan"``). Displacements are NaN for masked, featureless and NaN nodes. ``attrs``
+        records the grid, the convention, the parameters and ``n_nan_nodes``.
+
+    Warns
+    -----
+    TomopipeWarning
+        When NaN voxels cost nodes: the warning counts them. A NaN voxel costs only the nodes
+        whose reference subset, or deformed subset where it was found, holds it; elsewhere NaN
+        voxels are replaced by the mean of the region read.
 
     Raises
     ------
@@ -895,6 +964,7 @@ def dvc(ref, deformed, voxel_size_um, *, node_spacing_um=None, subset_size_um=No
     mask_fraction = _check_nonneg(mask_fraction, "mask_fraction")
     outlier_threshold = _check_nonneg(outlier_threshold, "outlier_threshold")
     outlier_eps = _check_nonneg(outlier_eps, "outlier_eps")
+    zncc_min = _check_zncc(zncc_min)
     u0 = np.zeros(3) if u0 is None else np.asarray(u0, dtype=np.float64)
     if u0.shape != (3,) or not np.all(np.isfinite(u0)):
         raise ValueError(f"u0 must be a finite (z, y, x) triple in voxels, got {u0!r}")
@@ -916,7 +986,7 @@ def dvc(ref, deformed, voxel_size_um, *, node_spacing_um=None, subset_size_um=No
     elif int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     opts = dict(order=order, affine=affine, max_iter=max_iter, tol=tol, search=search,
-                levels=levels, min_std=min_std)
+                levels=levels, min_std=min_std, zncc_min=zncc_min)
     shp = np.asarray(shape, dtype=np.int64)
     d_off = np.rint(u0).astype(np.int64)
     parts = []
@@ -971,6 +1041,12 @@ def dvc(ref, deformed, voxel_size_um, *, node_spacing_um=None, subset_size_um=No
     df["converged"] = conv
     df["iterations"] = iters
     df["status"] = pd.Categorical.from_codes(status.astype(np.int64), categories=list(STATUS))
+    n_nan = int((status == _NAN).sum())
+    if n_nan:
+        from ..errors import TomopipeWarning
+
+        warnings.warn(f"dvc: {n_nan} of {n} nodes hold NaN voxels in their subsets (status 'nan', not measured)",
+                      TomopipeWarning, stacklevel=2)
     df.attrs.update(grid.describe())
     df.attrs.update({
         "convention": "deformed(x + u(x)) = reference(x); components (z, y, x)",
@@ -979,5 +1055,6 @@ def dvc(ref, deformed, voxel_size_um, *, node_spacing_um=None, subset_size_um=No
         "pyramid_levels": levels, "min_std": min_std, "mask_fraction": mask_fraction,
         "max_iter": max_iter, "tol_voxels": tol, "outlier_threshold": outlier_threshold,
         "outlier_eps_voxels": outlier_eps, "u0_voxels": [float(v) for v in u0],
+        "zncc_min": zncc_min, "n_nan_nodes": n_nan,
     })
     return df

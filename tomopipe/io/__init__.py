@@ -7,13 +7,15 @@ themselves, so the graphs also run on dask.distributed workers.
 
 Formats: Data Exchange HDF5 (:func:`read_dxchange`, :func:`write_dxchange`), NeXus NXtomo
 (:func:`read_nxtomo`), TIFF series (:func:`read_tiff_series`); :func:`read_scan` dispatches
-on the file suffix.
+on the file suffix. :func:`frame_defects` flags frames without a measurement;
+:func:`write_pyramid` writes an OME-Zarr (NGFF) multiscale pyramid of a stored volume.
 """
 
 from ._dispatch import read_scan
 from ._dxchange import read_dxchange, write_dxchange
 from ._nxtomo import read_nxtomo
-from ._scan import RawScan
+from ._ngff import multiscales_metadata, write_pyramid
+from ._scan import RawScan, frame_defects
 from ._tiff import read_tiff_series
 
 __all__ = [
@@ -23,4 +25,7 @@ __all__ = [
     "write_dxchange",
     "read_nxtomo",
     "read_tiff_series",
+    "frame_defects",
+    "write_pyramid",
+    "multiscales_metadata",
 ]

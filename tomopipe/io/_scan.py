@@ -400,3 +400,32 @@ class H5Slicer:
 
     def __repr__(self):
         return f"H5Slicer({self.path!r}, {self.key!r}, shape={self.shape}, dtype={self.dtype})"
+
+
+def frame_defects(stack):
+    """Flag frames of a stack that hold no measurement: all NaN/inf, or all zero.
+
+    Parameters
+    ----------
+    stack : (frames, row, col) dask.array.Array or ndarray
+        Projections (or flats, darks), any dtype.
+
+    Returns
+    -------
+    (frames,) dask.array.Array of int8
+        0 for a usable frame, 1 for a frame without a single finite value, 2 for a frame that
+        is zero everywhere. Lazy: compute it together with the copy of the data, so the file
+        is read once.
+    """
+    stack = da.asarray(stack)
+
+    def block(b):
+        b = np.asarray(b)
+        flat = b.reshape(b.shape[0], -1)
+        out = np.zeros(b.shape[0], dtype=np.int8)
+        if np.issubdtype(b.dtype, np.floating):
+            out[~np.isfinite(flat).any(axis=1)] = 1
+        out[(out == 0) & ~flat.any(axis=1)] = 2
+        return out
+
+    return stack.map_blocks(block, drop_axis=(1, 2), dtype=np.int8, meta=np.empty((0,), np.int8))

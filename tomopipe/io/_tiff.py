@@ -12,6 +12,7 @@ import tifffile
 from .._validate import check_theta_radians
 from ..errors import (
     InputFileError,
+    InvalidDataError,
     MissingKeyError,
     ShapeMismatchError,
     TruncatedFileError,
@@ -130,7 +131,8 @@ def read_tiff_series(
         if not np.all(np.isfinite(flat_index)) or np.any(
             (flat_index < -1) | (flat_index > n_angles)
         ):
-            raise ValueError(f"flat_index values must lie in [-1, {n_angles}] (projection indices)")
+            raise InvalidDataError(f"flat_index values must be finite and lie in [-1, {n_angles}] "
+                                   f"(projection indices of the {n_angles} projections)")
         if np.all(flat_index == flat_index[0]):
             flat_index = None
 

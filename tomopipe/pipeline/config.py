@@ -1,51 +1,64 @@
-"""Workflow files: YAML validated by pydantic; physical quantities carry their unit.
+"""Workflow files: YAML validated by pydantic; quantities parsed once into fixed units.
 
 An unknown or misspelled key is an error that names it (``extra="forbid"`` everywhere), and
-every quantity is written with its unit (``pixel_size: 0.88 um``), converted with pint.
-Relative paths in ``input`` are relative to the workflow file.
+every physical quantity is written with its unit in the file (``pixel_size: 0.88 um``). The
+loader converts each quantity once, with pint, into the fixed unit its attribute names:
+lengths of the sample in µm (``geometry.pixel_size_um``), propagation distances in mm
+(``phase.distance_mm``), energies in keV (``phase.energy_keV``), angles in radians. The YAML
+keys stay the plain names (``pixel_size``, ``energy``, ``distance``).
+Relative paths are relative to the workflow file.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ..errors import ConfigError
 from ..units import parse_quantity
 
-__all__ = ["Workflow", "load_workflow", "workflow_from_dict"]
+__all__ = ["Workflow", "load_workflow", "workflow_from_dict", "validate_section", "ClusterConfig", "DvcConfig"]
 
 
-def _needs_unit(v):
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        raise ValueError(f"{v!r} has no unit; write it with one, e.g. '{v} um' or '{v} keV'")
-    return v
+def _quantity(unit):
+    """A float in `unit`, written in the YAML with its own unit ("0.88 um", "35 keV")."""
+
+    def convert(v):
+        return parse_quantity(v, unit, name=None)
+
+    return Annotated[float, BeforeValidator(convert)]
 
 
-#: A physical quantity written with its unit, e.g. "0.88 um" (checked by the field's validator).
-Quantity = Annotated[str, BeforeValidator(_needs_unit)]
+LengthUm = _quantity("um")
+LengthMm = _quantity("mm")
+EnergyKeV = _quantity("keV")
+AngleRad = _quantity("rad")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_alias=True, validate_by_name=False)
 
 
 class AngleRange(_Model):
     """Evenly spaced angles for a TIFF series: ``start`` to ``stop`` with ``count`` steps."""
 
-    start: Quantity = Field("0 deg", description="first angle, with unit")
-    stop: Quantity = Field("180 deg", description="last angle (or end of the range), with unit")
-    count: Optional[int] = Field(None, description="number of projections (default: number of files)")
+    start_rad: AngleRad = Field(0.0, alias="start", description="first angle (YAML with unit, e.g. '0 deg')")
+    stop_rad: AngleRad = Field(3.141592653589793, alias="stop",
+                               description="last angle or end of the range (YAML with unit, e.g. '180 deg')")
+    count: Optional[int] = Field(None, ge=2, description="number of projections (default: number of files)")
     endpoint: bool = Field(False, description="whether `stop` is itself an angle of the scan")
-
-    @field_validator("start", "stop")
-    @classmethod
-    def _angle(cls, v, info):
-        parse_quantity(v, "rad", name=f"input.theta.{info.field_name}")
-        return v
 
 
 class InputConfig(_Model):
@@ -62,21 +75,33 @@ class InputConfig(_Model):
     rows: Optional[tuple[int, int]] = Field(None, description="detector rows [start, stop) to use")
 
 
+#: Plausible detector pixel sizes in the sample plane (µm): 10 nm to 1 mm.
+PIXEL_SIZE_RANGE_UM = (0.01, 1000.0)
+#: Plausible photon energies (keV) of X-ray tomography.
+ENERGY_RANGE_KEV = (1.0, 500.0)
+
+
 class GeometryConfig(_Model):
-    pixel_size: Optional[Quantity] = Field(
-        None, description="detector pixel size in the sample plane (= voxel size), with unit"
+    pixel_size_um: Optional[LengthUm] = Field(
+        None, alias="pixel_size", gt=0,
+        description="detector pixel size in the sample plane (= voxel size), µm (YAML with unit)",
     )
     center: Union[Literal["auto"], float] = Field(
         "auto", description="rotation axis as a column index (tomopy's convention), or 'auto'"
     )
     center_method: Literal["vo", "pc"] = Field("vo", description="automatic centre: Vo or 0/180 phase correlation")
+    force_pixel_size: bool = Field(
+        False, description="accept a pixel size outside 10 nm – 1 mm (checked otherwise: a typo in the unit)"
+    )
 
-    @field_validator("pixel_size")
-    @classmethod
-    def _px(cls, v):
-        if v is not None and parse_quantity(v, "cm", name="geometry.pixel_size") <= 0:
-            raise ValueError("must be positive")
-        return v
+    @model_validator(mode="after")
+    def _plausible(self):
+        lo, hi = PIXEL_SIZE_RANGE_UM
+        v = self.pixel_size_um
+        if v is not None and not self.force_pixel_size and not lo <= v <= hi:
+            raise ValueError(f"pixel_size {v:g} µm is outside the plausible {lo * 1000:g} nm – {hi / 1000:g} mm "
+                             "(a wrong unit?); set geometry.force_pixel_size: true to use it anyway")
+        return self
 
 
 class DezingerConfig(_Model):
@@ -93,20 +118,23 @@ class NormalizeConfig(_Model):
 
 class PhaseConfig(_Model):
     method: Literal["paganin"] = "paganin"
-    energy: Quantity = Field(..., description="photon energy, with unit (e.g. '35 keV')")
-    distance: Quantity = Field(..., description="sample-detector distance, with unit (e.g. '10 cm')")
+    energy_keV: EnergyKeV = Field(..., alias="energy", gt=0, description="photon energy, keV (YAML with unit)")
+    distance_mm: LengthMm = Field(..., alias="distance", gt=0, description="sample–detector distance, mm (YAML with unit)")
     delta_beta: float = Field(..., gt=0, description="δ/β of the dominant material")
 
-    @field_validator("energy")
+    @field_validator("energy_keV")
     @classmethod
-    def _e(cls, v):
-        parse_quantity(v, "keV", name="phase.energy")
+    def _energy(cls, v):
+        lo, hi = ENERGY_RANGE_KEV
+        if not lo <= v <= hi:
+            raise ValueError(f"{v:g} keV is outside the {lo:g}–{hi:g} keV of X-ray tomography (a wrong unit?)")
         return v
 
-    @field_validator("distance")
+    @field_validator("distance_mm")
     @classmethod
-    def _d(cls, v):
-        parse_quantity(v, "mm", name="phase.distance")
+    def _distance(cls, v):
+        if v > 1e5:
+            raise ValueError(f"{v:g} mm is more than 100 m (a wrong unit?)")
         return v
 
 
@@ -130,7 +158,7 @@ class SegmentConfig(_Model):
     method: Literal["unet", "multiotsu", "random_forest"] = Field(
         "unet", description="U-Net (model file), multi-Otsu thresholds, or random forest on annotations"
     )
-    model: str = Field("default", description="unet: safetensors weights (card beside them) or 'default'")
+    model: str = Field("default", description="unet: safetensors weights (card beside them), a model name, or 'default'")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="unet: where the network runs")
     probabilities: bool = Field(True, description="unet: also write class probabilities (float16, 2 bytes × classes per voxel)")
     chunks: tuple[int, int, int] = Field(
@@ -168,29 +196,86 @@ class QuantifyConfig(_Model):
         "segmentation",
         description="zarr array (or group holding 'labels') of the label volume; 'segmentation': the store's segmentation stage",
     )
-    voxel_size: Optional[Quantity] = Field(
-        None, description="voxel size with unit (default: the array's voxel_size_um, else geometry.pixel_size)"
+    voxel_size_um: Optional[LengthUm] = Field(
+        None, alias="voxel_size", gt=0,
+        description="voxel size, µm (YAML with unit; default: the array's voxel_size_um, else geometry.pixel_size)",
     )
     n_layers: int = Field(10, ge=1, description="equal slabs of constant z for per-layer tables")
-    layer_thickness: Optional[Quantity] = Field(None, description="slab thickness with unit, instead of n_layers")
+    layer_thickness_um: Optional[LengthUm] = Field(None, alias="layer_thickness", gt=0,
+                                                   description="slab thickness, µm, instead of n_layers")
     pore_sizes: bool = Field(True, description="local-thickness distribution of the void (slowest metric)")
-    max_pore_diameter: Quantity = Field("20 um", description="cap of local thickness (and chunk overlap)")
+    max_pore_diameter_um: LengthUm = Field(20.0, alias="max_pore_diameter", gt=0,
+                                           description="cap of local thickness (and chunk overlap), µm")
     crack_flatness_max: float = Field(0.35, gt=0, le=1, description="void components flatter than this are cracks")
 
-    @field_validator("voxel_size", "layer_thickness", "max_pore_diameter")
-    @classmethod
-    def _len(cls, v, info):
-        if v is not None and parse_quantity(v, "um", name=f"quantify.{info.field_name}") <= 0:
-            raise ValueError("must be positive")
-        return v
+
+class DvcConfig(_Model):
+    """Digital volume correlation against another state's volume (``tomopipe.dvc``)."""
+
+    node_spacing_um: LengthUm = Field(50.0, alias="node_spacing", gt=0,
+                                      description="node spacing, µm (YAML with unit; 50 µm cuboids as in the CuS study)")
+    subset_size_um: Optional[LengthUm] = Field(None, alias="subset", gt=0,
+                                               description="subset (cuboid) edge, µm (default: the node spacing)")
+    affine: bool = Field(False, description="fit the 12-parameter affine map per subset (gives the gradient)")
+    search_voxels: int = Field(8, alias="search", ge=0, description="integer search radius, voxels")
+    pyramid_levels: int = Field(0, ge=0, description="coarse-to-fine levels for motions larger than the search")
+    zncc_min: float = Field(0.8, ge=-1, le=1, description="lowest ZNCC of an 'ok' node (else 'low_correlation')")
+    n_layers: Optional[int] = Field(None, ge=1, description="z-layers of the summary (default: one per node plane)")
 
 
 class OutputConfig(_Model):
     store: Optional[str] = Field(None, description="zarr store path (default: <workflow name>.zarr)")
     pyramid_levels: int = Field(3, ge=1, le=8, description="levels of the viewing pyramid (incl. full res)")
     preview: bool = True
-    chunk_angles: int = Field(16, ge=1, description="angles per chunk in projection stages")
+    chunk_angles: int = Field(16, ge=1, description="angles per zarr chunk and task in projection stages")
+    chunk_rows: int = Field(16, ge=1, description="detector rows per zarr chunk in projection stages")
     chunk_mb: int = Field(128, ge=1, description="cap on one task's float32 input (MiB): bounds RAM per worker")
+
+
+_WALLTIME = re.compile(r"^(\d+-)?\d{1,3}:\d{2}(:\d{2})?$")
+
+
+class ClusterConfig(_Model):
+    """A dask cluster the run starts itself: batch jobs through dask-jobqueue, or local processes.
+
+    The scheduler runs in the ``tomopipe run`` process; for ``slurm`` and ``pbs`` its workers
+    are batch jobs on other nodes, which reach it over `interface`, and the store must be on a
+    file system they share.
+    """
+
+    kind: Literal["slurm", "pbs", "local"] = Field(..., description="SLURM or PBS batch jobs, or local processes")
+    jobs: int = Field(1, ge=1, description="batch jobs (slurm, pbs) or worker processes (local)")
+    cores: int = Field(1, ge=1, description="cores per job (local: threads per worker)")
+    processes: int = Field(1, ge=1, description="dask worker processes per job")
+    memory: Optional[str] = Field(None, description="memory per job, with unit (e.g. '64 GiB'); required for slurm/pbs")
+    walltime: str = Field("01:00:00", description="job walltime, [D-]HH:MM[:SS]")
+    queue: Optional[str] = Field(None, description="partition (slurm) or queue (pbs)")
+    account: Optional[str] = Field(None, description="account / project to charge")
+    interface: Optional[str] = Field(
+        None, description="network interface the scheduler and workers use (e.g. ib0); required for slurm/pbs — "
+        "without it the scheduler listens on loopback only")
+    local_directory: Optional[str] = Field(None, description="node-local scratch for worker spill files")
+    job_extra_directives: list[str] = Field(default_factory=list, description="extra #SBATCH / #PBS lines")
+    job_script_prologue: list[str] = Field(default_factory=list, description="shell lines run before the worker starts "
+                                           "(e.g. module load, source venv)")
+
+    @field_validator("walltime")
+    @classmethod
+    def _walltime(cls, v):
+        if not _WALLTIME.match(v):
+            raise ValueError("must look like HH:MM:SS or D-HH:MM:SS")
+        return v
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, v):
+        if v is not None and parse_quantity(v, "byte", name=None) <= 0:
+            raise ValueError("must be positive")
+        return v
+
+    def memory_bytes(self) -> Optional[int]:
+        """Memory per job in bytes (None when not given)."""
+        return None if self.memory is None else int(parse_quantity(self.memory, "byte", name="cluster.memory"))
 
 
 class Workflow(_Model):
@@ -206,6 +291,7 @@ class Workflow(_Model):
     output: OutputConfig = OutputConfig()
     segment: Optional[SegmentConfig] = None
     quantify: Optional[QuantifyConfig] = None
+    cluster: Optional[ClusterConfig] = None
     base_dir: str = Field(".", exclude=True, description="folder of the workflow file (set by the loader)")
 
     def resolve(self, path: str) -> Path:
@@ -213,12 +299,8 @@ class Workflow(_Model):
         p = Path(path).expanduser()
         return p if p.is_absolute() else Path(self.base_dir) / p
 
-    def pixel_size_cm(self) -> Optional[float]:
-        g = self.geometry.pixel_size
-        return None if g is None else parse_quantity(g, "cm", name="geometry.pixel_size")
 
-
-def _format_errors(err: ValidationError, source) -> str:
+def _format_errors(err: ValidationError, source, what="workflow") -> str:
     lines = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"])
@@ -229,11 +311,38 @@ def _format_errors(err: ValidationError, source) -> str:
         else:
             msg = e["msg"].removeprefix("Value error, ")
             lines.append(f"'{loc}': {msg} (got {e.get('input')!r})")
-    return f"{source}: invalid workflow: " + "; ".join(lines)
+    return f"{source}: invalid {what}: " + "; ".join(lines)
+
+
+def validate_section(model, data, *, source, what="workflow"):
+    """Validate `data` as a `model` (a section class), turning pydantic's errors into one line.
+
+    Parameters
+    ----------
+    model : type
+        E.g. :class:`Workflow`, :class:`ClusterConfig`, :class:`DvcConfig`.
+    data : mapping
+        As read from YAML (quantities with units).
+    source : str
+        The file or option the data came from, named in the message.
+    what : str
+        What the data is ("workflow", "cluster", …), named in the message.
+
+    Raises
+    ------
+    ConfigError
+        Naming `source` and every unknown, missing or invalid key.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a {what} must be a mapping of keys, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, source, what)) from None
 
 
 def workflow_from_dict(data, *, source="<workflow>", base_dir=".") -> Workflow:
-    """Validate a workflow given as a mapping.
+    """Validate a workflow given as a mapping (as read from YAML: quantities with units).
 
     Raises
     ------
@@ -242,12 +351,7 @@ def workflow_from_dict(data, *, source="<workflow>", base_dir=".") -> Workflow:
     """
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: a workflow must be a mapping of keys, got {type(data).__name__}")
-    try:
-        return Workflow.model_validate({**data, "base_dir": str(base_dir)})
-    except ValidationError as err:
-        raise ConfigError(_format_errors(err, source)) from None
-    except ConfigError as err:  # raised by a unit validator
-        raise ConfigError(f"{source}: {err}") from None
+    return validate_section(Workflow, {**data, "base_dir": str(base_dir)}, source=source)
 
 
 def load_workflow(path) -> Workflow:
@@ -273,6 +377,8 @@ def load_workflow(path) -> Workflow:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read workflow file ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text (YAML) file") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -6,6 +6,9 @@ and returns float32; none modifies its input unless given it as ``out``.  tomopy
 and ``nchunk`` arguments are accepted and ignored (parallelism comes from dask); ``out`` is
 honoured where tomopy has it.
 
+:func:`flat_field` averages a scan's flat series and darks out of core; :func:`normalize_dask`,
+:func:`retrieve_phase_dask` and :func:`sinograms_dask` wrap the kernels for lazy stacks.
+
 Chunking contract for the dask wrappers:
 
 - ``normalize``, ``minus_log``, ``remove_outlier`` (``axis=0``): any chunks of angles (and,
@@ -16,6 +19,8 @@ Chunking contract for the dask wrappers:
 - ``remove_stripe_*``: chunks of rows with all angles and all columns.
 """
 
+from ._dask import normalize_dask, retrieve_phase_dask, sinograms_dask
+from ._flats import FlatField, flat_field
 from ._normalize import minus_log, normalize, normalize_interp, normalize_nf
 from ._outlier import remove_outlier
 from ._phase import paganin_alpha, retrieve_phase, retrieve_phase_paganin, wavelength_m
@@ -34,4 +39,9 @@ __all__ = [
     "remove_stripe_fw",
     "remove_stripe_ti",
     "remove_stripe_based_sorting",
+    "FlatField",
+    "flat_field",
+    "normalize_dask",
+    "retrieve_phase_dask",
+    "sinograms_dask",
 ]

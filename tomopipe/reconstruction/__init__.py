@@ -5,6 +5,7 @@ Chunk contract: reconstruction needs every angle of a detector row, so the dask 
 a volume chunked ``(r, N, N)``; rows are independent, so no overlap is needed.
 """
 
+from ._auto import find_center
 from ._center import find_center_pc, find_center_vo
 from ._dask import recon_dask
 from ._fbp import angle_weights, recon
@@ -19,4 +20,5 @@ __all__ = [
     "FILTER_NAMES",
     "find_center_vo",
     "find_center_pc",
+    "find_center",
 ]

@@ -16,10 +16,20 @@
 Axis order: volumes ``(z, y, x)``; probabilities ``(class, z, y, x)``. μ in 1/cm.
 """
 
+from ._baselines import (
+    fit_random_forest,
+    multiotsu_segment,
+    multiotsu_thresholds,
+    random_forest_segment,
+    rf_feature_depth,
+    rf_features,
+)
 from ._data import SimVolume, simulate_volume, simulated_series
+from ._heldout import HELDOUT_SCANS, TRAINING_SERIES
 from ._infer import predict_probabilities, segment, segment_dask, tile_geometry
 from ._metrics import dice_scores, mean_scores
 from ._model import SegmentationModel, default_model_path, load_model, read_card, save_model
+from ._recipes import train_from_simulation, train_from_store
 from ._schema import DEFAULT_CLASSES, DEFAULT_SCHEMA, classes_to_labels, truth_to_labels
 from ._train import UNLABELLED, TrainConfig, train_unet
 from ._unet import UNet
@@ -30,4 +40,7 @@ __all__ = [
     "predict_probabilities", "segment", "segment_dask", "tile_geometry",
     "TrainConfig", "train_unet", "UNLABELLED", "SimVolume", "simulate_volume", "simulated_series",
     "dice_scores", "mean_scores",
+    "multiotsu_thresholds", "multiotsu_segment", "rf_features", "rf_feature_depth", "fit_random_forest",
+    "random_forest_segment",
+    "train_from_simulation", "train_from_store", "TRAINING_SERIES", "HELDOUT_SCANS",
 ]

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import StageError
+from ..units import voxel_size_um
 from ._heldout import HELDOUT_SCANS, TRAINING_SERIES, heldout_volumes
 from ._metrics import dice_scores, mean_scores
 
@@ -168,11 +169,12 @@ def train_from_store(out, store, labels, *, init="default", config=None, progres
         raise StageError(f"labels: {labels} has no annotated voxel (all {UNLABELLED})")
     cfg = config or TrainConfig(iterations=300, lr=5e-4)
     net, hist = train_unet([(vol, lab)], cfg, init=model, progress=progress)
-    voxel = vol.attrs.get("voxel_size_um")
     lo, hi = model.card["voxel_size_um"]
+    voxel = vol.attrs.get("voxel_size_um")  # (dz, dy, dx) µm
+    vs = voxel_size_um(voxel) if voxel is not None else (lo, hi)
     card = {k: v for k, v in model.card.items() if k not in ("weights", "format")}
     card["name"] = Path(out).name
-    card["voxel_size_um"] = [min(lo, voxel or lo), max(hi, voxel or hi)]
+    card["voxel_size_um"] = [min(lo, *vs), max(hi, *vs)]
     card["training"] = {"source": "fine-tuned on corrected labels", "base_model": model.card["name"],
                         "base_sha256": model.card["weights"]["sha256"], "store": str(store), "labels": str(labels),
                         "annotated_voxels": annotated, "iterations": int(hist["step"].iloc[-1]), "lr": cfg.lr,

@@ -17,7 +17,7 @@ import scipy.fft
 
 from .._validate import check_ndim, check_theta_radians
 from ..errors import ShapeMismatchError
-from ..prep._phase import wavelength_m
+from ..prep import wavelength_m
 
 __all__ = ["project_volume", "fresnel_propagate", "simulate_scan", "write_scan"]
 

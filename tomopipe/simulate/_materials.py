@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..prep._phase import wavelength_m
+from ..prep import wavelength_m
 
 __all__ = [
     "Material",
