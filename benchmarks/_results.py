@@ -60,3 +60,16 @@ def machine_info(*modules):
         info[name] = importlib.import_module(name).__version__
     info["load"] = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     return info
+
+
+def markdown_table(df, *, floatfmt="{:.4g}"):
+    """A pandas DataFrame as a Markdown table (no index), floats formatted with `floatfmt`."""
+    def cell(v):
+        if isinstance(v, float):
+            return "–" if v != v else floatfmt.format(v)
+        return str(v)
+
+    head = "| " + " | ".join(str(c) for c in df.columns) + " |"
+    rule = "|" + "|".join("---" for _ in df.columns) + "|"
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, rule, *rows])

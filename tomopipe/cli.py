@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from .errors import TomopipeError
+from .errors import ConfigError, TomopipeError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Chunked X-ray tomography for battery in-situ CT: raw scans → zarr stages.")
@@ -73,9 +73,10 @@ def run(
     """Run WORKFLOW: each stage is skipped if its output is complete and up to date.
 
     The whole workflow is checked first (inputs, units, paths, model, labels, scheduler);
-    then the store is locked (one writer at a time) and the stages run.
+    then the store is locked (one writer at a time) and the stages run. A workflow with a
+    `series:` section runs every state, DVC between states and the series report.
     """
-    from .pipeline import load_workflow, run_workflow
+    from .pipeline import SeriesWorkflow, load_workflow, run_series, run_workflow
 
     def log(line):
         if line.startswith("warning: "):
@@ -86,9 +87,22 @@ def run(
     try:
         wf = load_workflow(workflow)
         cl = _load_cluster(cluster) if cluster is not None else None
-        res = run_workflow(wf, out, scheduler=scheduler, cluster=cl, progress=not quiet, log=log, dry_run=dry_run)
+        if isinstance(wf, SeriesWorkflow):
+            if out is not None:
+                raise ConfigError("--out: a series writes one store per state into output.folder; set that instead")
+            res = run_series(wf, scheduler=scheduler, cluster=cl, progress=not quiet, log=log, dry_run=dry_run)
+        else:
+            res = run_workflow(wf, out, scheduler=scheduler, cluster=cl, progress=not quiet, log=log, dry_run=dry_run)
     except TomopipeError as exc:
         _fail(exc)
+    if isinstance(wf, SeriesWorkflow):
+        if dry_run:
+            typer.echo("dry run: nothing written")
+            return
+        for name, store in res.stores.items():
+            typer.echo(f"{name}: {store}  ran: {', '.join(res.ran.get(name, [])) or '-'}")
+        typer.echo(f"report: {res.report}")
+        return
     if dry_run:
         typer.echo(f"dry run: nothing written; {len(res.plan.stages) - len(res.plan.up_to_date)} stage(s) would run")
         return
@@ -131,19 +145,21 @@ def info(store: Path = typer.Argument(..., help="a tomopipe zarr store")):
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("tomopipe-demo"), "--out", help="folder for the data, workflows and stores"),
+    out: Path = typer.Option(Path("tomopipe-demo"), "--out", help="folder for the data, workflows, stores and report"),
     size: int = typer.Option(96, "--size", help="voxels per side of the simulated cell"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
 ):
-    """Simulate a small CuS in-situ series (OCV, D0.7V) and reconstruct it with the pipeline."""
+    """Simulate a small CuS in-situ series and run it end to end: reconstruction, the U-Net's
+    segmentation, metrics, DVC and the series report."""
     from .demo import run_demo
 
     try:
-        results = run_demo(out, size=size, progress=not quiet)
+        res = run_demo(out, size=size, progress=not quiet)
     except TomopipeError as exc:
         _fail(exc)
-    for res in results:
-        typer.echo(f"store: {res.store}  centre: {res.center:.2f} px  preview: {res.preview}")
+    for name, store in res.stores.items():
+        typer.echo(f"{name}: {store}")
+    typer.echo(f"report: {res.report}")
 
 
 @app.command("dvc")

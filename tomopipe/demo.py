@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from .pipeline import load_workflow, run_workflow
+from .pipeline import load_workflow
 from .simulate import Ellipsoid, project_ellipsoids
 
 __all__ = ["demo_scan", "run_demo"]
@@ -78,26 +78,40 @@ def demo_scan(size=128, *, seed=0, photons=20000.0):
     }
 
 
-def run_demo(out, *, size=96, progress=True) -> list:
-    """Simulate a small CuS in-situ series (OCV and D0.7V) and reconstruct both states.
+def run_demo(out, *, size=96, progress=True, states=("OCV", "D1.2V", "D0.7V", "C3.0V")):
+    """Simulate a small CuS in-situ series and run it as a beamline series would be run.
+
+    The simulated scans (:func:`tomopipe.simulate.simulate_insitu`) go through the series
+    workflow it writes: each state is reconstructed, segmented by the shipped U-Net and
+    quantified from that segmentation; DVC compares the states (on cuboids scaled to the
+    small cell); the report (``<out>/report/report.html``) gathers it all and validates it
+    against the simulator's ground truth.
 
     Parameters
     ----------
     out : path-like
-        Folder for the raw scans, ground truth, workflows and stores
-        (see :func:`tomopipe.simulate.simulate_insitu`).
+        Folder for the raw scans, ground truth, workflows, stores and report.
     size : int
         Voxels per side of the simulated cell.
     progress : bool
-        Show progress bars.
+        Show progress bars and log lines.
+    states : sequence of str
+        The states simulated and run.
 
     Returns
     -------
-    list of RunResult
-        One per state.
+    tomopipe.pipeline.SeriesResult
     """
+    import yaml
+
+    from .pipeline import run_series
     from .simulate import simulate_insitu
 
-    series = simulate_insitu(out, size=size, states=["OCV", "D0.7V"],
-                             progress=(lambda m: print(m, file=sys.stderr)) if progress else None)
-    return [run_workflow(load_workflow(wf), progress=progress) for wf in series.workflows]
+    say = (lambda m: print(m, file=sys.stderr)) if progress else (lambda m: None)
+    series = simulate_insitu(out, size=size, states=list(states), progress=say)
+    path = series.series_workflow
+    data = yaml.safe_load(path.read_text())
+    spacing = max(10, round(size * 0.88 / 4))  # four node planes across the small cell
+    data["dvc"] = {"node_spacing": f"{spacing} um", "search": 10}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return run_series(load_workflow(path), progress=progress, log=say)

@@ -47,10 +47,14 @@ def test_distributed_scheduler(tmp_path, write_workflow, scan_file):
 def test_demo_command(tmp_path):
     res = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--size", "48", "--quiet"])
     assert res.exit_code == 0, res.output
-    for state in ("OCV", "D0p7V"):  # a small simulated in-situ series, both states reconstructed
-        assert (tmp_path / "demo" / f"{state}.zarr" / "volume").is_dir()
+    for state in ("OCV", "D1p2V", "D0p7V", "C3p0V"):  # a small simulated in-situ series, run as a series
+        for stage in ("volume", "segmentation", "metrics"):
+            assert (tmp_path / "demo" / f"{state}.zarr" / stage).is_dir()
         assert (tmp_path / "demo" / f"{state}.zarr.preview.png").is_file()
         assert (tmp_path / "demo" / f"{state}.truth").is_dir()
+    assert (tmp_path / "demo" / "D0p7V.zarr" / "dvc").is_dir()
+    assert (tmp_path / "demo" / "report" / "report.html").is_file()
+    assert "report:" in res.output
 
 
 def test_fetch_uses_verified_local_copy(tmp_path, tooth_path, monkeypatch):

@@ -8,6 +8,7 @@ themselves, so the graphs also run on dask.distributed workers.
 Formats: Data Exchange HDF5 (:func:`read_dxchange`, :func:`write_dxchange`), NeXus NXtomo
 (:func:`read_nxtomo`), TIFF series (:func:`read_tiff_series`); :func:`read_scan` dispatches
 on the file suffix. :func:`frame_defects` flags frames without a measurement;
+:func:`read_volume` opens a reconstructed volume (TIFF stack, HDF5/NeXus, zarr/OME-Zarr, .npy);
 :func:`write_pyramid` writes an OME-Zarr (NGFF) multiscale pyramid of a stored volume.
 """
 
@@ -16,7 +17,8 @@ from ._dxchange import read_dxchange, write_dxchange
 from ._nxtomo import read_nxtomo
 from ._ngff import multiscales_metadata, write_pyramid
 from ._scan import RawScan, frame_defects
-from ._tiff import read_tiff_series
+from ._tiff import read_tiff_series, read_tiff_stack
+from ._volume import VOLUME_FORMATS, VolumeSource, read_volume
 
 __all__ = [
     "RawScan",
@@ -26,6 +28,10 @@ __all__ = [
     "read_nxtomo",
     "read_tiff_series",
     "frame_defects",
+    "read_tiff_stack",
+    "read_volume",
+    "VolumeSource",
+    "VOLUME_FORMATS",
     "write_pyramid",
     "multiscales_metadata",
 ]

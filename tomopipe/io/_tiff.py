@@ -29,7 +29,7 @@ from ._scan import (
     split_index,
 )
 
-__all__ = ["read_tiff_series"]
+__all__ = ["read_tiff_series", "read_tiff_stack"]
 
 _TIFF_ERRORS = (tifffile.TiffFileError, OSError, struct.error, ValueError, IndexError)
 
@@ -149,6 +149,37 @@ def read_tiff_series(
         source=proj_src,
         format="tiff",
     )
+
+
+def read_tiff_stack(spec, *, name="volume", chunks=None):
+    """A stack of 2-D TIFF frames (slices of a volume, or projections) as a lazy dask array.
+
+    Parameters
+    ----------
+    spec : str or os.PathLike or sequence of them
+        One multi-page file, a glob pattern, a folder, or a list of files (sorted naturally).
+    name : str
+        What the stack is, in error messages.
+    chunks : optional
+        Dask chunks (default: whole frames, a few per chunk).
+
+    Returns
+    -------
+    (frames, rows, cols) dask.array.Array
+        In the files' dtype; only headers are read here.
+
+    Raises
+    ------
+    InputFileError
+        No file matches.
+    ShapeMismatchError
+        A frame whose shape differs from the first one (names the file).
+    TruncatedFileError
+        A file that is not a readable TIFF.
+    """
+    files, _ = _resolve_files(spec, name)
+    slicer = _TiffSlicer.from_files(files, name=name)
+    return lazy_stack(slicer, chunks, name_prefix=f"tiff-{name}")
 
 
 def _resolve_files(spec, name):

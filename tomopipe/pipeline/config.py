@@ -29,7 +29,8 @@ from pydantic import (
 from ..errors import ConfigError
 from ..units import parse_quantity
 
-__all__ = ["Workflow", "load_workflow", "workflow_from_dict", "validate_section", "ClusterConfig", "DvcConfig"]
+__all__ = ["Workflow", "SeriesWorkflow", "load_workflow", "workflow_from_dict", "validate_section", "ClusterConfig",
+           "DvcConfig", "state_file_name"]
 
 
 def _quantity(unit):
@@ -61,11 +62,37 @@ class AngleRange(_Model):
     endpoint: bool = Field(False, description="whether `stop` is itself an angle of the scan")
 
 
-class InputConfig(_Model):
-    """Where the raw scan is."""
+def _voxel_size(v):
+    """A voxel size with unit(s): "0.88 um", or three of them [dz, dy, dx] → (dz, dy, dx) µm."""
+    if v is None:
+        return None
+    items = v if isinstance(v, (list, tuple)) else [v]
+    if len(items) not in (1, 3):
+        raise ValueError("give one size or three (dz, dy, dx), each with its unit")
+    out = tuple(parse_quantity(q, "um", name=None) for q in items)
+    if len(out) == 1:
+        out = out * 3
+    if min(out) <= 0:
+        raise ValueError("must be positive")
+    return out
 
-    path: str = Field(..., description="file (DXchange/NXtomo .h5), TIFF glob, or 'sample:NAME'")
-    format: Literal["auto", "dxchange", "nxtomo", "tiff"] = "auto"
+
+VoxelSizeUm = Annotated[tuple[float, float, float], BeforeValidator(_voxel_size)]
+
+
+class InputConfig(_Model):
+    """Where the data are: a raw scan (``path``), or a reconstructed volume (``volume``)."""
+
+    path: Optional[str] = Field(None, description="raw scan: file (DXchange/NXtomo .h5), TIFF glob, or 'sample:NAME'")
+    volume: Optional[str] = Field(
+        None, description="reconstructed volume instead of a raw scan: TIFF stack (file, glob or folder), "
+        "HDF5/NeXus file (with key), zarr/OME-Zarr array or group, or .npy; z is its first axis")
+    key: Optional[str] = Field(None, description="volume: HDF5 dataset path, or the array inside a zarr group")
+    voxel_size_um: Optional[VoxelSizeUm] = Field(
+        None, alias="voxel_size",
+        description="volume: voxel size, one value or [dz, dy, dx], each with its unit (OME-Zarr metadata otherwise)")
+    units: str = Field("1/cm", description="volume: what the values are: '1/cm' (μ), '1/pixel', or 'arbitrary'")
+    format: Literal["auto", "dxchange", "nxtomo", "tiff", "hdf5", "zarr", "npy"] = "auto"
     flats: Optional[str] = Field(None, description="TIFF series: glob of flat fields")
     darks: Optional[str] = Field(None, description="TIFF series: glob of dark fields")
     theta: Optional[AngleRange] = Field(None, description="TIFF series: projection angles")
@@ -73,6 +100,20 @@ class InputConfig(_Model):
         None, description="TIFF series: projection index at which each flat frame was taken"
     )
     rows: Optional[tuple[int, int]] = Field(None, description="detector rows [start, stop) to use")
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.path is None) == (self.volume is None):
+            raise ValueError("give either path (a raw scan) or volume (a reconstructed volume)")
+        if self.volume is not None:
+            scan_keys = [k for k in ("flats", "darks", "theta", "flat_index", "rows") if getattr(self, k) is not None]
+            if scan_keys:
+                raise ValueError(f"{', '.join(scan_keys)} belong to a raw scan, not to a volume input")
+            if self.format in ("dxchange", "nxtomo"):
+                raise ValueError(f"format {self.format!r} is a raw-scan format; a volume is tiff, hdf5, zarr or npy")
+        elif self.format in ("hdf5", "zarr", "npy") or self.key or self.voxel_size_um:
+            raise ValueError("key, voxel_size and the formats hdf5/zarr/npy belong to a volume input (input.volume)")
+        return self
 
 
 #: Plausible detector pixel sizes in the sample plane (µm): 10 nm to 1 mm.
@@ -300,6 +341,101 @@ class Workflow(_Model):
         return p if p.is_absolute() else Path(self.base_dir) / p
 
 
+class StateConfig(_Model):
+    """One state of an in-situ series: its name, its data, and (simulated data) its ground truth."""
+
+    name: str = Field(..., min_length=1, description="state name, e.g. 'D0.7V' (dots become 'p' in file names)")
+    input: InputConfig
+    truth: Optional[str] = Field(None, description="ground-truth folder or zarr (tomopipe.simulate): used only "
+                                 "for the report's validation table")
+
+
+class SeriesConfig(_Model):
+    """The states of one cell, in acquisition order, and the reference state of the DVC."""
+
+    states: list[StateConfig] = Field(..., min_length=1)
+    reference: Optional[str] = Field(None, description="state the DVC compares every state with (default: the first)")
+
+    @model_validator(mode="after")
+    def _names(self):
+        names = [s.name for s in self.states]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"state names must be unique; repeated: {dup}")
+        files = [state_file_name(n) for n in names]
+        clash = sorted({n for n, f in zip(names, files) if files.count(f) > 1})
+        if clash:
+            raise ValueError(f"states {clash} map to the same store name")
+        if self.reference is not None and self.reference not in names:
+            raise ValueError(f"reference {self.reference!r} is not one of the states {names}")
+        return self
+
+    @property
+    def reference_name(self):
+        return self.reference or self.states[0].name
+
+
+class ReportConfig(_Model):
+    title: Optional[str] = Field(None, description="report title (default: the workflow name)")
+    folder: str = Field("report", description="folder of the report, relative to output.folder")
+
+
+class SeriesOutputConfig(OutputConfig):
+    folder: str = Field(".", description="folder of the state stores (<state>.zarr), series.zarr and the report")
+
+    @model_validator(mode="after")
+    def _no_store(self):
+        if self.store is not None:
+            raise ValueError("a series writes one store per state into output.folder; output.store is not used")
+        return self
+
+
+def state_file_name(name):
+    """The file-name form of a state name: '.' → 'p', other unsafe characters → '_'."""
+    return re.sub(r"[^A-Za-z0-9_+-]", "_", name.replace(".", "p"))
+
+
+class SeriesWorkflow(_Model):
+    """A series workflow: settings shared by every state, the states, DVC and the report."""
+
+    name: str = "series"
+    series: SeriesConfig
+    geometry: GeometryConfig = GeometryConfig()
+    normalize: NormalizeConfig = NormalizeConfig()
+    phase: Optional[PhaseConfig] = None
+    stripes: StripeConfig = StripeConfig()
+    recon: ReconConfig = ReconConfig()
+    segment: SegmentConfig = SegmentConfig()
+    quantify: QuantifyConfig = QuantifyConfig()
+    dvc: DvcConfig = DvcConfig()
+    report: ReportConfig = ReportConfig()
+    output: SeriesOutputConfig = SeriesOutputConfig()
+    cluster: Optional[ClusterConfig] = None
+    base_dir: str = Field(".", exclude=True, description="folder of the workflow file (set by the loader)")
+
+    def resolve(self, path: str) -> Path:
+        """A path from the workflow, made absolute relative to the workflow file."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+    @property
+    def folder(self) -> Path:
+        """Where the state stores, ``series.zarr`` and the report go."""
+        return self.resolve(self.output.folder)
+
+    def state_workflow(self, state: StateConfig) -> Workflow:
+        """The single-scan workflow of one state (shared sections + the state's input)."""
+        out = OutputConfig.model_validate({k: v for k, v in self.output.model_dump().items() if k != "folder"})
+        return Workflow.model_validate({
+            "name": state_file_name(state.name), "input": state.input, "geometry": self.geometry,
+            "normalize": self.normalize, "phase": self.phase, "stripes": self.stripes, "recon": self.recon,
+            "segment": self.segment, "quantify": self.quantify, "output": out, "cluster": None,
+            "base_dir": self.base_dir})
+
+    def state_store(self, state: StateConfig) -> Path:
+        return self.folder / f"{state_file_name(state.name)}.zarr"
+
+
 def _format_errors(err: ValidationError, source, what="workflow") -> str:
     lines = []
     for e in err.errors():
@@ -341,8 +477,11 @@ def validate_section(model, data, *, source, what="workflow"):
         raise ConfigError(_format_errors(err, source, what)) from None
 
 
-def workflow_from_dict(data, *, source="<workflow>", base_dir=".") -> Workflow:
+def workflow_from_dict(data, *, source="<workflow>", base_dir="."):
     """Validate a workflow given as a mapping (as read from YAML: quantities with units).
+
+    A mapping with a ``series:`` key is a :class:`SeriesWorkflow`, any other a
+    :class:`Workflow`.
 
     Raises
     ------
@@ -351,7 +490,8 @@ def workflow_from_dict(data, *, source="<workflow>", base_dir=".") -> Workflow:
     """
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: a workflow must be a mapping of keys, got {type(data).__name__}")
-    return validate_section(Workflow, {**data, "base_dir": str(base_dir)}, source=source)
+    model = SeriesWorkflow if "series" in data else Workflow
+    return validate_section(model, {**data, "base_dir": str(base_dir)}, source=source)
 
 
 def load_workflow(path) -> Workflow:
@@ -364,7 +504,8 @@ def load_workflow(path) -> Workflow:
 
     Returns
     -------
-    Workflow
+    Workflow or SeriesWorkflow
+        A series workflow when the file has a ``series:`` section.
 
     Raises
     ------

@@ -31,8 +31,7 @@ def dvc_stage(cfg, reference: StageRef, deformed: StageRef, *, voxel_size_um, na
     -------
     Stage
     """
-    params = {**cfg.model_dump(mode="json"), "voxel_size_um": voxel_size_um,
-              "reference": str(Path(reference.path).resolve())}
+    params = {**cfg.model_dump(mode="json"), "voxel_size_um": voxel_size_um}
 
     def write(w):
         from ..dvc import dvc, layer_displacement, quiver_plot, strain
@@ -53,6 +52,7 @@ def dvc_stage(cfg, reference: StageRef, deformed: StageRef, *, voxel_size_um, na
             quiver_plot(nodes, quiver, title=title)
         counts = nodes["status"].astype(str).value_counts().to_dict()
         return {"sign_convention": "deformed(x + u) = reference(x); (z, y, x)", "n_nodes": int(len(nodes)),
+                "reference": str(Path(reference.path).resolve()),
                 "n_ok": int(counts.get("ok", 0)), "status_counts": counts,
                 "n_nan_nodes": attrs.get("n_nan_nodes", 0), "quiver": None if quiver is None else str(quiver)}
 

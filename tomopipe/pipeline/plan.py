@@ -55,6 +55,11 @@ class Plan:
         The input checksum cache to record in the store.
     scheduler : str or None
     cluster : ClusterConfig or None
+    volume_ref : StageRef
+        The ``volume`` stage (what DVC and segmentation read).
+    volume_shape, volume_voxel_um, volume_units
+        Its shape ``(z, y, x)``, voxel size ``(dz, dy, dx)`` µm (None without a pixel size) and
+        the unit of its values.
     """
 
     workflow: object
@@ -66,6 +71,10 @@ class Plan:
     checksums: dict = field(default_factory=dict)
     scheduler: str | None = None
     cluster: object = None
+    volume_ref: StageRef | None = None
+    volume_shape: tuple | None = None
+    volume_voxel_um: tuple | None = None
+    volume_units: str | None = None
 
     def lines(self):
         """The plan as text, one line per item."""
@@ -218,7 +227,6 @@ def plan_workflow(wf, store=None, *, scheduler=None, cluster=None, check_compute
 
 
 def _plan(wf, store, scheduler, cluster, check_compute):
-    from ..prep import flat_field
     from .cluster import check_cluster, check_scheduler
 
     path = store_path(wf, store)
@@ -244,7 +252,29 @@ def _plan(wf, store, scheduler, cluster, check_compute):
     else:
         facts.append("compute: threads on this machine")
 
-    # ---- input -----------------------------------------------------------------------------
+    cache = dict(existing.root.attrs.get("checksums", {})) if existing is not None else {}
+    if wf.input.volume is not None:
+        stages, volume_shape, voxel, units = _volume_input(wf, path, cache, facts, notes)
+    else:
+        stages, volume_shape, voxel, units = _scan_input(wf, path, cache, facts, notes)
+    volume = StageRef(path, stages[-1].name, stages[-1].fingerprint)
+    if wf.segment is not None:
+        stages.append(_segmentation(wf, volume, volume_shape, voxel, units, notes))
+    if wf.quantify is not None:
+        stages.append(_metrics(wf, path, stages, voxel))
+
+    up = set() if existing is None else {s.name for s in stages if existing.is_complete(s.name, s.fingerprint)}
+    for n in notes:
+        warnings.warn(n, TomopipeWarning, stacklevel=2)
+    return Plan(workflow=wf, store=path, stages=stages, up_to_date=up, facts=facts, checksums=cache,
+                scheduler=scheduler, cluster=cluster, volume_ref=volume, volume_shape=tuple(volume_shape),
+                volume_voxel_um=voxel, volume_units=units)
+
+
+def _scan_input(wf, path, cache, facts, notes):
+    """The stages raw … volume of a raw scan, checked; the volume's shape, voxel size and unit."""
+    from ..prep import flat_field
+
     scan, files = open_scan(wf.input, wf.base_dir)
     n_a, n_r, n_c = scan.projections.shape
     rows = wf.input.rows
@@ -268,17 +298,12 @@ def _plan(wf, store, scheduler, cluster, check_compute):
         flats, darks = flats[:, rows[0]:rows[1]], darks[:, rows[0]:rows[1]]
     ff = flat_field(flats, darks, scan.flat_index, mode=wf.normalize.flats, rows_per_chunk=chunks.rows,
                     source=scan.source)
-
-    # ---- cross-section rules -----------------------------------------------------------------
     px = geo.pixel_size_um
     if wf.phase is not None and px is None:
         raise ConfigError("phase: Paganin retrieval needs geometry.pixel_size (with phase.energy and phase.distance)")
     if px is None:
         notes.append("no geometry.pixel_size: the volume is μ in 1/pixel (tomopy's unit), not 1/cm")
-    volume_shape = (n_r, n_c, n_c)
 
-    # ---- stages ------------------------------------------------------------------------------
-    cache = dict(existing.root.attrs.get("checksums", {})) if existing is not None else {}
     checksum = file_checksum(files, cache=cache)
     stages = [raw_stage(scan, checksum=checksum, rows=rows, chunks=chunks, files=files)]
 
@@ -294,20 +319,45 @@ def _plan(wf, store, scheduler, cluster, check_compute):
     stages.append(sinograms_stage(wf.stripes, source))
     stages.append(volume_stage(wf.recon, geo, ref(stages[-1]), raw, chunks=chunks,
                                pyramid_levels=out.pyramid_levels))
-    volume = ref(stages[-1])
-    if wf.segment is not None:
-        stages.append(_segmentation(wf, volume, volume_shape, px, notes))
-    if wf.quantify is not None:
-        stages.append(_metrics(wf, path, stages, px))
-
-    up = set() if existing is None else {s.name for s in stages if existing.is_complete(s.name, s.fingerprint)}
-    for n in notes:
-        warnings.warn(n, TomopipeWarning, stacklevel=2)
-    return Plan(workflow=wf, store=path, stages=stages, up_to_date=up, facts=facts, checksums=cache,
-                scheduler=scheduler, cluster=cluster)
+    return stages, (n_r, n_c, n_c), None if px is None else (px,) * 3, "1/cm" if px else "1/pixel"
 
 
-def _segmentation(wf, volume, volume_shape, pixel_um, notes):
+def _volume_input(wf, path, cache, facts, notes):
+    """The ``volume`` stage of a reconstructed volume, checked; its shape, voxel size and unit."""
+    from ..io import read_volume
+    from .stages import volume_import_stage
+
+    cfg = wf.input
+    vpath = wf.resolve(cfg.volume)
+    src = read_volume(vpath, key=cfg.key, format=None if cfg.format == "auto" else cfg.format)
+    voxel = cfg.voxel_size_um or src.voxel_size_um
+    if voxel is None:
+        raise ConfigError(f"input.voxel_size: {src.source} does not record its voxel size; give it, e.g. "
+                          "voxel_size: 0.88 um (or [dz, dy, dx] with units)")
+    if cfg.voxel_size_um and src.voxel_size_um and any(
+            abs(a - b) > 1e-6 * b for a, b in zip(cfg.voxel_size_um, src.voxel_size_um)):
+        notes.append(f"input.voxel_size {list(cfg.voxel_size_um)} µm differs from the file's "
+                     f"{list(src.voxel_size_um)} µm; using input.voxel_size")
+    lo, hi = 0.01, 1000.0
+    if not wf.geometry.force_pixel_size and not all(lo <= v <= hi for v in voxel):
+        raise ConfigError(f"input.voxel_size: {list(voxel)} µm is outside the plausible 10 nm – 1 mm (a wrong "
+                          "unit?); set geometry.force_pixel_size: true to use it anyway")
+    unused = [k for k in ("phase",) if getattr(wf, k) is not None]
+    if unused:
+        notes.append(f"{', '.join(unused)}: not used for a reconstructed volume (input.volume)")
+    shape = tuple(int(n) for n in src.data.shape)
+    facts.append(f"input: reconstructed volume {src.source} ({src.format}), {shape} {src.data.dtype}, "
+                 f"voxel {list(voxel)} µm, values in {cfg.units}")
+    budget = wf.output.chunk_mb * 2**20
+    r = max(1, min(wf.recon.rows_per_chunk, budget // (shape[1] * shape[2] * 4)))
+    checksum = file_checksum(src.files, cache=cache) if len(src.files) < 5000 else \
+        [str(vpath.resolve()), sum(f.stat().st_size for f in src.files), max(f.stat().st_mtime_ns for f in src.files)]
+    stage = volume_import_stage(src, checksum=checksum, voxel_size_um=voxel, units=cfg.units, slices_per_chunk=r,
+                                pyramid_levels=wf.output.pyramid_levels)
+    return [stage], shape, tuple(voxel), cfg.units
+
+
+def _segmentation(wf, volume, volume_shape, voxel, units, notes):
     from .segment_stage import segmentation_stage
     from .store import open_label_array
 
@@ -318,12 +368,13 @@ def _segmentation(wf, volume, volume_shape, pixel_um, notes):
 
         model = load_model(_model_reference(cfg.model, wf), device=None if cfg.device == "auto" else cfg.device)
         norm = model.card.get("normalization", {})
-        if norm.get("units") == "1/cm" and pixel_um is None:
-            raise ConfigError(f"segment.model: {model.card['name']} takes μ in 1/cm, but without "
-                              "geometry.pixel_size the volume is in 1/pixel; set geometry.pixel_size")
+        if norm.get("units") == "1/cm" and units != "1/cm":
+            how = ("without geometry.pixel_size the volume is in 1/pixel; set geometry.pixel_size"
+                   if wf.input.volume is None else f"input.units is {units!r}")
+            raise ConfigError(f"segment.model: {model.card['name']} takes μ in 1/cm, but {how}")
         lo, hi = model.card.get("voxel_size_um", (0, np.inf))
-        if pixel_um is not None and not lo * 0.9 <= pixel_um <= hi * 1.1:
-            notes.append(f"segment: voxel size {pixel_um:g} µm is outside {model.card['name']}'s training range "
+        if voxel is not None and not all(lo * 0.9 <= v <= hi * 1.1 for v in voxel):
+            notes.append(f"segment: voxel size {list(voxel)} µm is outside {model.card['name']}'s training range "
                          f"{lo:g}–{hi:g} µm; check the labels or fine-tune with 'tomopipe train'")
     elif cfg.method == "multiotsu":
         from ..segment import DEFAULT_SCHEMA
@@ -346,7 +397,7 @@ def _segmentation(wf, volume, volume_shape, pixel_um, notes):
                               annotations_token=token)
 
 
-def _metrics(wf, path, stages, pixel_um):
+def _metrics(wf, path, stages, volume_voxel):
     from .metrics_stage import LabelSource, metrics_stage
     from .store import open_label_array
 
@@ -369,8 +420,8 @@ def _metrics(wf, path, stages, pixel_um):
         voxel = (q.voxel_size_um,) * 3
     elif label_voxel is not None:
         voxel = label_voxel
-    elif pixel_um is not None:
-        voxel = (pixel_um,) * 3
+    elif volume_voxel is not None:
+        voxel = volume_voxel
     else:
         raise ConfigError("quantify.voxel_size: no voxel size (give quantify.voxel_size, a voxel_size_um attribute "
                           "on the labels, or geometry.pixel_size)")

@@ -40,7 +40,8 @@ from ..prep import normalize_dask, retrieve_phase_dask, sinograms_dask
 from ..reconstruction import find_center, recon_dask
 from .stage import Stage, StageRef
 
-__all__ = ["ProjectionChunks", "raw_stage", "normalized_stage", "phase_stage", "sinograms_stage", "volume_stage"]
+__all__ = ["ProjectionChunks", "raw_stage", "normalized_stage", "phase_stage", "sinograms_stage", "volume_stage",
+           "volume_import_stage", "store_path"]
 
 _TILE = 256
 
@@ -224,3 +225,51 @@ def store_path(wf, store=None) -> Path:
     if wf.output.store:
         return wf.resolve(wf.output.store)
     return Path(f"{wf.name}.zarr")
+
+
+def volume_import_stage(source, *, checksum, voxel_size_um, units, slices_per_chunk, pyramid_levels):
+    """``volume/`` from a reconstructed volume: float32 ``(z, y, x)``, NGFF pyramid.
+
+    Parameters
+    ----------
+    source : tomopipe.io.VolumeSource
+    checksum : str
+        Of the input file(s).
+    voxel_size_um : (3,) tuple of float
+        ``(dz, dy, dx)``.
+    units : str
+        What the values are (``"1/cm"``, ``"1/pixel"``, ``"arbitrary"``).
+    slices_per_chunk : int
+        z slices per task and zarr chunk.
+    pyramid_levels : int
+
+    Notes
+    -----
+    Non-finite voxels (NaN, inf — some reconstruction codes mark the outside of the field of
+    view so) are written as 0 and counted in the ``nonfinite_voxels`` attribute.
+    """
+    voxel = [float(v) for v in voxel_size_um]
+    data = source.data
+    r = max(1, min(int(slices_per_chunk), data.shape[0]))
+    params = {"source": source.source, "format": source.format, "voxel_size_um": voxel, "units": units,
+              "slices_per_chunk": r, "pyramid_levels": pyramid_levels}
+
+    def write(w):
+        nz, ny, nx = data.shape
+        src = data.rechunk((r, -1, -1))
+        bad = src.map_blocks(lambda b: np.asarray(~np.isfinite(b)).sum(keepdims=True).reshape(1, 1, 1),
+                             chunks=(1, 1, 1), dtype=np.int64)
+        vol = src.map_blocks(lambda b: np.nan_to_num(np.asarray(b, dtype=np.float32), nan=0.0, posinf=0.0,
+                                                     neginf=0.0), dtype=np.float32)
+        level0 = w.create_array("0", shape=vol.shape, chunks=(r, min(_TILE, ny), min(_TILE, nx)), dtype="float32",
+                                dims=("z", "y", "x"), attrs={"units": units, "voxel_size_um": voxel})
+        (n_bad,) = w.store_arrays(vol, level0, extra=[bad.sum()])
+        if n_bad:
+            w.log(f"warning: {source.source}: {int(n_bad)} voxels are NaN or infinite; written as 0")
+        multiscales = write_pyramid(w.group, levels=pyramid_levels, voxel_size_um=voxel, tile=_TILE,
+                                    attrs={"units": units})
+        return {"multiscales": multiscales, "units": units, "voxel_size_um": voxel, "center": None,
+                "dimension_names": ["z", "y", "x"], "source": source.source, "nonfinite_voxels": int(n_bad)}
+
+    return Stage("volume", params, {"checksum": checksum}, write,
+                 describe=f"importing {data.shape} {data.dtype} from {source.source}")

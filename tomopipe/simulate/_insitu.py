@@ -27,6 +27,8 @@ class InsituSeries:
         State names in acquisition order.
     scans, truths, workflows : list of Path
         Per state: the DXchange raw scan, the ground-truth folder, the workflow YAML.
+    series_workflow : Path
+        ``series.yaml``: every state, DVC against the first state, and the report.
     summary : pandas.DataFrame
         One row of ground-truth totals per state (also ``summary.csv``).
     """
@@ -37,6 +39,7 @@ class InsituSeries:
     truths: list
     workflows: list
     summary: pd.DataFrame
+    series_workflow: Path = None
 
 
 def label_volumes_to_mu(labels, energy_keV):
@@ -71,9 +74,12 @@ def simulate_insitu(out, *, size=256, seed=0, energy_keV=35.0, distance_mm=0.0, 
 
         <state>.h5            raw scan (projections, flats, darks, theta, theta_white)
         <state>.truth/        ground truth (truth.zarr: labels, ids, displacement; CSV tables)
-        <state>.yaml          workflow reconstructing <state>.h5 into <state>.zarr,
-                              segmenting it with the shipped U-Net (segmentation/), and
-                              quantifying the ground-truth labels into its metrics/
+        <state>.yaml          workflow reconstructing <state>.h5 into <state>.zarr (Vo's
+                              sorting filter against rings), segmenting it with the shipped
+                              U-Net (segmentation/) and quantifying that segmentation (metrics/)
+        series.yaml           the whole series: every state as above, DVC against the first
+                              state and between consecutive states, the report (report/), whose
+                              validation table compares with the ground truth
         summary.csv           ground-truth totals per state
 
     Parameters
@@ -117,7 +123,21 @@ def simulate_insitu(out, *, size=256, seed=0, energy_keV=35.0, distance_mm=0.0, 
     n_angles = int(n_angles or np.ceil(1.5 * size))
     theta = np.linspace(0.0, np.pi, n_angles, endpoint=False)
     voxel_um = cell.params.voxel_size_um
-    scans, truths, wfs = [], [], []
+    scans, truths, wfs, entries = [], [], [], []
+    shared = {
+        "geometry": {"pixel_size": f"{voxel_um} um", "center": "auto"},
+        "normalize": {"flats": "interpolate"},
+        # a real scan's pipeline: rings (here: the noise of the flats) are removed before FBP
+        "stripes": {"method": "sorting"},
+        "recon": {"filter_name": "shepp", "rows_per_chunk": 16},
+        # the shipped U-Net segments the volume; the metrics are those of that segmentation
+        # (the ground truth serves only the series report's validation table)
+        "segment": {"method": "unet"},
+        "quantify": {"labels": "segmentation", "n_layers": 10},
+    }
+    if distance_mm > 0:
+        shared["phase"] = {"energy": f"{energy_keV} keV", "distance": f"{distance_mm} mm",
+                           "delta_beta": float(delta_beta_ratio("Li3PS4", energy_keV))}
     for k, state in enumerate(seq):
         name = state.name.replace(".", "p")
         h5 = out / f"{name}.h5"
@@ -129,29 +149,20 @@ def simulate_insitu(out, *, size=256, seed=0, energy_keV=35.0, distance_mm=0.0, 
             write_scan(h5, scan, overwrite=overwrite)
         truth = out / f"{name}.truth"
         write_truth(state, truth)
-        wf = {
-            "name": name,
-            "input": {"path": h5.name},
-            "geometry": {"pixel_size": f"{voxel_um} um", "center": "auto"},
-            "normalize": {"flats": "interpolate"},
-            "stripes": {"method": "none"},
-            "recon": {"filter_name": "shepp", "rows_per_chunk": 16},
-            "output": {"store": f"{name}.zarr", "pyramid_levels": 3},
-            # the shipped U-Net segments the volume into segmentation/; the metrics are those of
-            # the ground truth (set labels: segmentation to quantify the U-Net's labels instead)
-            "segment": {"method": "unet"},
-            "quantify": {"labels": f"{truth.name}/truth.zarr", "n_layers": 10},
-        }
-        if distance_mm > 0:
-            wf["phase"] = {"energy": f"{energy_keV} keV", "distance": f"{distance_mm} mm",
-                           "delta_beta": float(delta_beta_ratio("Li3PS4", energy_keV))}
+        wf = {"name": name, "input": {"path": h5.name}, **shared,
+              "output": {"store": f"{name}.zarr", "pyramid_levels": 3}}
+        entries.append({"name": state.name, "input": {"path": h5.name}, "truth": truth.name})
         wf_path = out / f"{name}.yaml"
         wf_path.write_text(yaml.safe_dump(wf, sort_keys=False))
         scans.append(h5)
         truths.append(truth)
         wfs.append(wf_path)
         say(f"{state.name}: {h5.name}, truth in {truth.name}/, workflow {wf_path.name}")
+    series = {"name": f"cus-cell-seed{seed}", "series": {"states": entries, "reference": seq[0].name},
+              **shared, "dvc": {"node_spacing": "50 um"}, "output": {"pyramid_levels": 3}}
+    series_path = out / "series.yaml"
+    series_path.write_text(yaml.safe_dump(series, sort_keys=False))
     summary = summarize_sequence(seq)
     summary.to_csv(out / "summary.csv")
     return InsituSeries(folder=out, states=[s.name for s in seq], scans=scans, truths=truths,
-                        workflows=wfs, summary=summary)
+                        workflows=wfs, summary=summary, series_workflow=series_path)
