@@ -22,10 +22,9 @@ STATES = ["OCV", "D1.2V", "D0.7V"]  # acquisition order; C3.0V is added by a tes
 
 
 def _series_yaml(folder, states, *, extra=None):
-    """The simulator's series workflow, made small: fewer states, small DVC cuboids, no pore sizes."""
+    """The simulator's series workflow, made small: fewer states, no pore sizes, no probabilities."""
     data = yaml.safe_load((folder / "series.yaml").read_text())
     data["series"]["states"] = [s for s in data["series"]["states"] if s["name"] in states]
-    data["dvc"] = {"node_spacing": "20 um", "search": 10}
     data["quantify"] = {**data["quantify"], "pore_sizes": False, "n_layers": 4}
     data["segment"] = {"method": "unet", "probabilities": False}
     data.update(extra or {})

@@ -528,6 +528,7 @@ def _figures(folder, names, tabs, data, quivers):
         axes.ravel()[0].set_ylabel("% of the layer")
         _legend(axes.ravel()[0], fontsize=7)
     fig.suptitle("phase fractions per layer")
+    fig.tight_layout()
     figs["phase_fractions"] = _save(fig, folder, "phase_fractions")
 
     fig, ax = plt.subplots(figsize=(7, 4))
