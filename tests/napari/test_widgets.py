@@ -114,3 +114,141 @@ def test_review_correct_finetune_resegment(make_napari_viewer, qtbot, store):
     assert _tree_digest(store / "segmentation") == before
     info = zarr.open_group(str(store / "segmentations" / "v001"), mode="r").attrs
     assert info["tomopipe"]["stage"] == "segmentations/v001" and info["model"]["sha256"] == card["weights"]["sha256"]
+
+
+def _saved_corrections(store):
+    """A corrections version v001 (one tile reviewed, a few voxels painted), written by the logic."""
+    from tomopipe.napari import save_corrections
+
+    lab = zarr.open_array(str(store / "segmentation" / "labels"), mode="r")[:]
+    corr = np.full(lab.shape, 254, np.uint8)
+    tile = (slice(16, 32), slice(16, 32), slice(16, 32))
+    corr[20:24, 20:24, 20:24] = 2
+    return save_corrections(store, corr, reviewed_regions=[tile], author="fixture"), tile
+
+
+def test_finetune_cancel_keeps_ui_responsive(make_napari_viewer, qtbot, store):
+    from qtpy.QtCore import QTimer
+
+    _saved_corrections(store)
+    viewer = make_napari_viewer()
+    viewer.open(str(store), plugin="tomopipe")
+    ft = FinetuneWidget(viewer)
+    viewer.window.add_dock_widget(ft)
+    ft.refresh()
+    ft.iter_spin.setValue(5000)
+    ft.batch_spin.setValue(2)
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(20)
+    ft.start()
+    qtbot.waitUntil(lambda: ft.progress.value() >= 3, timeout=120_000)
+    # the viewer answers while training runs: move through the slices
+    for z in range(0, 48, 8):
+        viewer.dims.set_point(0, z * 0.88)
+        qtbot.wait(10)
+    t_cancel = time.perf_counter()
+    ft.cancel_btn.click()
+    _wait(qtbot, ft)
+    timer.stop()
+    stopped_after = time.perf_counter() - t_cancel
+    assert ft.result.cancelled and ft.result.path is None
+    assert "cancelled" in ft.status.text()
+    assert ft.progress.value() < 5000
+    assert not (store.parent / f"{store.name}.models").exists()  # nothing written
+    gaps = np.diff(ticks)
+    assert len(ticks) > 10 and gaps.max() < 2.0, f"event loop blocked for {gaps.max():.2f} s"
+    assert stopped_after < 30
+
+
+def test_reader_opens_volume_only_and_says_why(make_napari_viewer, volume_only_store):
+    from napari.utils.notifications import notification_manager
+
+    viewer = make_napari_viewer()
+    seen = []
+    notification_manager.notification_ready.connect(lambda n: seen.append(str(n.message)))
+    layers = viewer.open(str(volume_only_store), plugin="tomopipe")
+    assert [ly.__class__.__name__ for ly in layers] == ["Image"]
+    notes = layers[0].metadata["notes"]
+    assert any("no segmentation stage" in n for n in notes)
+    assert any("no segmentation stage" in m for m in seen)
+    # the Review widget says the same instead of failing
+    review = ReviewWidget(viewer)
+    assert review.rank() is None and "no complete segmentation" in review.status.text()
+    assert review.start_corrections() is None
+
+
+def test_reader_claims_stores_only(tmp_path, store):
+    from napari.plugins import _npe2
+
+    from tomopipe.napari._reader import get_reader
+
+    assert get_reader(str(store)) is not None
+    assert get_reader([str(store)]) is not None
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "f.zarr").write_text("not a store")
+    for p in (tmp_path / "plain", tmp_path / "f.zarr", tmp_path / "missing.zarr", str(store / "volume")):
+        assert get_reader(str(p)) is None
+    # dropping the folder: napari lists tomopipe among the readers of the store
+    _npe2.pm.discover()
+    assert "tomopipe" in _npe2.get_readers(str(store))
+
+
+def test_corrections_of_wrong_dtype_or_shape_refused_in_widget(make_napari_viewer, qtbot, store):
+    viewer = make_napari_viewer()
+    viewer.open(str(store), plugin="tomopipe")
+    review = ReviewWidget(viewer)
+    corr = review.start_corrections()
+    corr.data = np.zeros(corr.data.shape, dtype=np.int32)  # e.g. a Labels layer made by hand
+    assert review.save() is None
+    assert "dtype int32 is not uint8" in review.status.text()
+    corr.data = np.full((8, 8, 8), 254, dtype=np.uint8)
+    assert review.save() is None
+    assert "shape (8, 8, 8)" in review.status.text()
+    assert not (store / "corrections").exists()
+
+
+def test_measure_widget_plot_and_csv(make_napari_viewer, store, tmp_path):
+    import pandas as pd
+
+    from tomopipe.quantify import layer_stats
+
+    viewer = make_napari_viewer()
+    viewer.open(str(store), plugin="tomopipe")
+    m = MeasureWidget(viewer)
+    m.n_spin.setValue(6)
+    m.layer_combo.setCurrentText(viewer.layers[1].name)
+    table = m.measure()
+    assert table is not None and len(table) == 6, m.status.text()
+    assert m.ax.lines and m.ax.get_xlabel() == "z (µm)"
+    out = m.export_csv(tmp_path / "layers.csv")
+    back = pd.read_csv(out, index_col=0)
+    lab = zarr.open_array(str(store / "segmentation" / "labels"), mode="r")
+    schema = dict(lab.attrs["labels"])
+    ref = layer_stats(lab[:], 0.88, schema=schema, n_layers=6, pore_labels=("pore", "crack"),
+                      exclude=("outside",)).per_layer
+    np.testing.assert_allclose(back["porosity"], ref["porosity"], rtol=1e-5)
+    np.testing.assert_allclose(back["fraction_active"], ref["fraction_active"], rtol=1e-5)
+    np.testing.assert_allclose(back["volume_um3"], ref["n_voxels"] * 0.88**3, rtol=1e-5)
+
+
+def test_view_command_opens_store_with_widgets(monkeypatch, store, qtbot, x_display):
+    import napari
+    from typer.testing import CliRunner
+
+    from tomopipe.cli import app
+
+    opened = []
+    monkeypatch.setattr(napari, "run", lambda *a, **k: opened.append(napari.current_viewer()))
+    res = CliRunner().invoke(app, ["view", str(store)])
+    assert res.exit_code == 0, res.output
+    viewer = opened[0]
+    try:
+        assert [ly.name for ly in viewer.layers] == ["D0p7V volume", "D0p7V segmentation"]
+        assert set(viewer.window.dock_widgets) >= {"Review", "Fine-tune", "Measure"}
+        assert viewer.canvas.overlays.scale_bar.visible
+    finally:
+        viewer.close()
+    bad = CliRunner().invoke(app, ["view", str(store / "volume")])
+    assert bad.exit_code == 2 and "not a tomopipe store" in bad.output

@@ -47,8 +47,8 @@ def layer_profile(labels, schema, voxel_size_um, *, n_layers=10):
         table = layer_stats(labels, dz, schema=schema.classes, n_layers=n, pore_labels=schema.void,
                             exclude=schema.outside).per_layer
     except ValueError as exc:
-        hint = f" ({NOT_REVIEWED} = not reviewed: measure a segmentation, not a corrections layer)" \
-            if str(NOT_REVIEWED) in str(exc) else ""
+        hint = f"; a corrections layer holds {NOT_REVIEWED} = not reviewed: measure a segmentation" \
+            if "not in schema" in str(exc) else ""
         raise InvalidDataError(f"labels: {exc}{hint}") from None
     table["volume_um3"] = table["n_voxels"] * dz * dy * dx
     return table

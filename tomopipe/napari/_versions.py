@@ -52,7 +52,7 @@ def check_corrections(corrections, *, shape, schema, name="corrections"):
 
     Parameters
     ----------
-    corrections : (z, y, x) array_like of integer
+    corrections : (z, y, x) array_like of uint8
         Label values of `schema` where reviewed, 254 (not reviewed) elsewhere.
     shape : (3,) tuple of int
         The volume's shape.
@@ -69,26 +69,24 @@ def check_corrections(corrections, *, shape, schema, name="corrections"):
     ShapeMismatchError
         Another shape than the volume's.
     InvalidDataError
-        Not an integer dtype, or values that are neither schema values nor 254.
+        Not uint8, or values that are neither schema values nor 254.
     """
     arr = np.asarray(corrections)
     if arr.shape != tuple(shape):
         raise ShapeMismatchError(f"{name}: shape {arr.shape} differs from the volume's {tuple(shape)}; "
                                  "paint into the corrections layer made for this store")
-    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
-        raise InvalidDataError(f"{name}: dtype {arr.dtype} is not an integer label dtype (uint8 label values "
-                               f"of the schema, {NOT_REVIEWED} = not reviewed)")
+    if arr.dtype != np.uint8:
+        raise InvalidDataError(f"{name}: dtype {arr.dtype} is not uint8; corrections are uint8 label values of "
+                               f"the schema ({NOT_REVIEWED} = not reviewed): paint into the corrections layer "
+                               "made for this store")
     allowed = np.zeros(256, dtype=bool)
     allowed[list(schema.values) + [NOT_REVIEWED]] = True
-    lo, hi = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
-    if lo < 0 or hi > 255:
-        raise InvalidDataError(f"{name}: values {lo}..{hi} do not fit uint8 label values")
-    present = np.flatnonzero(np.bincount(arr.astype(np.int64).ravel(), minlength=256))
+    present = np.flatnonzero(np.bincount(arr.ravel(), minlength=256))
     bad = [int(v) for v in present if not allowed[v]]
     if bad:
         raise InvalidDataError(f"{name}: values {bad} are not in the schema {schema.classes} "
                                f"(nor {NOT_REVIEWED} = not reviewed)")
-    return arr.astype(np.uint8, copy=False)
+    return arr
 
 
 def _stage_attrs(path, name):
@@ -108,7 +106,7 @@ def save_corrections(path, corrections, *, source=SEGMENTATION, reviewed_regions
     ----------
     path : path-like
         The store.
-    corrections : (z, y, x) array_like of integer
+    corrections : (z, y, x) array_like of uint8
         Painted labels (schema values), 254 where nothing was painted; the volume's shape.
     source : str
         The segmentation that was reviewed (``segmentation`` or ``segmentations/vNNN``): its
