@@ -208,7 +208,8 @@ class ReviewWidget(QWidget):
         self.tiles = tiles
         self.table.setRowCount(len(tiles))
         for i, r in tiles.iterrows():
-            vals = [f"{r.z0}–{r.z1}", f"{r.y0}–{r.y1}", f"{r.x0}–{r.x1}", f"{r.mean_uncertainty:.3f}",
+            vals = [f"{int(r.z0)}–{int(r.z1)}", f"{int(r.y0)}–{int(r.y1)}", f"{int(r.x0)}–{int(r.x1)}",
+                    f"{r.mean_uncertainty:.3f}",
                     f"{r.max_uncertainty:.3f}"]
             for j, v in enumerate(vals):
                 self.table.setItem(i, j, QTableWidgetItem(v))
@@ -631,6 +632,10 @@ def view(store, *, viewer=None):
     viewer = viewer or napari.Viewer(title=f"tomopipe — {Path(store).name}")
     viewer.open(str(store), plugin="tomopipe")
     viewer.canvas.overlays.scale_bar.visible = True
-    for name, cls in (("Review", ReviewWidget), ("Fine-tune", FinetuneWidget), ("Measure", MeasureWidget)):
-        viewer.window.add_dock_widget(cls(viewer), name=name, area="right")
+    docks = [viewer.window.add_dock_widget(cls(viewer), name=name, area="right", tabify=i > 0)
+             for i, (name, cls) in enumerate((("Review", ReviewWidget), ("Fine-tune", FinetuneWidget),
+                                              ("Measure", MeasureWidget)))]
+    from qtpy.QtCore import QTimer
+
+    QTimer.singleShot(0, docks[0].raise_)  # the Review tab in front once the window shows
     return viewer
