@@ -107,3 +107,18 @@ def volume_only_store(tmp_path_factory, demo_run):
     dst = tmp_path_factory.mktemp("napari-vol") / "vol.zarr"
     shutil.copytree(demo_run[0], dst, ignore=shutil.ignore_patterns("segmentation", "metrics"))
     return dst
+
+
+@pytest.fixture
+def bad_model(tmp_path):
+    """A copy of the default model whose weights no longer match the card's sha256."""
+    from tomopipe.segment import default_model_path
+
+    src = default_model_path()
+    dst = tmp_path / "broken.safetensors"
+    shutil.copy(src, dst)
+    shutil.copy(src.with_suffix(".md"), tmp_path / "broken.md")
+    with open(dst, "r+b") as f:
+        f.seek(-8, 2)
+        f.write(b"\x00" * 8)
+    return dst

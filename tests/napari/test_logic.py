@@ -182,24 +182,8 @@ def test_check_corrections_accepts_schema_values():
     assert check_corrections(a, shape=(1, 1, 4), schema=schema) is not None
 
 
-def _bad_model(tmp_path):
-    """A copy of the default model whose weights no longer match the card's sha256."""
-    import shutil
-
-    from tomopipe.segment import default_model_path
-
-    src = default_model_path()
-    dst = tmp_path / "broken.safetensors"
-    shutil.copy(src, dst)
-    shutil.copy(src.with_suffix(".md"), tmp_path / "broken.md")
-    with open(dst, "r+b") as f:
-        f.seek(-8, 2)
-        f.write(b"\x00" * 8)
-    return dst
-
-
-def test_model_failing_its_checks_is_refused_before_writing(store, tmp_path):
-    bad = _bad_model(tmp_path)
+def test_model_failing_its_checks_is_refused_before_writing(store, tmp_path, bad_model):
+    bad = bad_model
     corr = np.full((48, 48, 48), 254, np.uint8)
     corr[10:14, 10:14, 10:14] = 1
     save_corrections(store, corr)

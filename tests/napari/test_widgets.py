@@ -50,7 +50,8 @@ def test_review_correct_finetune_resegment(make_napari_viewer, qtbot, store):
     assert (sl[0].start, sl[1].start, sl[2].start) == (top.z0, top.y0, top.x0)
     z_here = int(round(viewer.dims.point[0] / 0.88))
     assert sl[0].start <= z_here < sl[0].stop
-    np.testing.assert_allclose(viewer.scene.camera.center[-2:], [(sl[a].start + sl[a].stop - 1) / 2 * 0.88 for a in (1, 2)])
+    centre = [(sl[a].start + sl[a].stop - 1) / 2 * 0.88 for a in (1, 2)]
+    np.testing.assert_allclose(viewer.scene.camera.center[-2:], centre)
     counts = review.counts_in_view()
     assert counts["voxels"].sum() > 0 and review.counts.rowCount() == len(counts)
     assert {"pore", "electrolyte", "active"} <= set(counts.index)
@@ -62,6 +63,10 @@ def test_review_correct_finetune_resegment(make_napari_viewer, qtbot, store):
     wrong = labels == 1
     assert wrong.sum() > 100
     idx = tuple(ix + s.start for ix, s in zip(np.nonzero(wrong), sl))
+    corr.brush_size = 1  # the brush on a few voxels, then the rest at once (the same Labels API)
+    for k in range(3):
+        corr.paint(tuple(int(i[k]) for i in idx), 0)
+    assert (corr.data[tuple(i[:3] for i in idx)] == 0).all() and (corr.data != 254).sum() == 3
     corr.data_setitem(idx, 0)
     review.mark_reviewed()  # the rest of the tile is accepted as segmented
     review.author.setText("tester")
@@ -252,3 +257,20 @@ def test_view_command_opens_store_with_widgets(monkeypatch, store, qtbot, x_disp
         viewer.close()
     bad = CliRunner().invoke(app, ["view", str(store / "volume")])
     assert bad.exit_code == 2 and "not a tomopipe store" in bad.output
+
+
+def test_finetune_widget_refuses_a_bad_model_before_writing(make_napari_viewer, qtbot, store, bad_model):
+    _saved_corrections(store)
+    viewer = make_napari_viewer()
+    viewer.open(str(store), plugin="tomopipe")
+    ft = FinetuneWidget(viewer)
+    ft.refresh()
+    ft.model_edit.setText(str(bad_model))
+    ft.iter_spin.setValue(2)
+    ft.start()
+    _wait(qtbot, ft)
+    assert ft.result is None and "sha256" in ft.status.text()
+    assert not (store.parent / f"{store.name}.models").exists()
+    ft.resegment()
+    _wait(qtbot, ft)
+    assert "sha256" in ft.status.text() and not (store / "segmentations").exists()

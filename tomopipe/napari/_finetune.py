@@ -69,7 +69,8 @@ def reviewed_box(reviewed):
     import dask
     import dask.array as da
 
-    m = reviewed if isinstance(reviewed, da.Array) else da.from_array(reviewed, chunks=getattr(reviewed, "chunks", "auto"))
+    m = reviewed if isinstance(reviewed, da.Array) else \
+        da.from_array(reviewed, chunks=getattr(reviewed, "chunks", "auto"))
     proj = dask.compute(*(m.any(axis=tuple(a for a in range(3) if a != ax)) for ax in range(3)))
     out = []
     for p in proj:

@@ -15,6 +15,7 @@ import dask.array as da
 import numpy as np
 
 from ..errors import InputFileError, StageError
+from ..pipeline.store import Store
 from ..units import voxel_size_um as _voxel
 from ._schema import label_colours, label_schema
 
@@ -30,8 +31,6 @@ def is_store(path):
     if not (p.is_dir() and (p / "zarr.json").is_file()):
         return False
     try:
-        from ..pipeline.store import Store
-
         return bool(Store(p).stages())
     except Exception:  # a reader must never raise on paths it does not handle
         return False
@@ -258,8 +257,6 @@ def _volume_levels(group):
 
 def list_versions(path, kind):
     """Complete versions ``vNNN`` under ``<store>/<kind>/`` in order (``corrections``, ``segmentations``)."""
-    from ..pipeline.store import Store
-
     folder = Path(path) / kind
     if not folder.is_dir():
         return []
@@ -285,8 +282,6 @@ def open_store(path):
     InputFileError
         `path` is not a tomopipe store, or it has neither a volume nor a segmentation.
     """
-    from ..pipeline.store import Store
-
     path = Path(path)
     try:
         st = Store(path)

@@ -331,7 +331,8 @@ class ReviewWidget(QWidget):
         except Exception as exc:
             _message(self.status, f"error: {exc}", error=True)
             return None
-        self.worker = create_worker(save_corrections, store, np.asarray(layer.data), source=meta.get("source", SEGMENTATION),
+        self.worker = create_worker(save_corrections, store, np.array(layer.data),  # a copy: painting may go on
+                                    source=meta.get("source", SEGMENTATION),
                                     reviewed_regions=list(meta.get("reviewed_regions", [])),
                                     author=self.author.text().strip() or None, layer_name=layer.name)
         _message(self.status, "saving corrections…")
