@@ -271,6 +271,7 @@ def test_finetune_widget_refuses_a_bad_model_before_writing(make_napari_viewer, 
     _wait(qtbot, ft)
     assert ft.result is None and "sha256" in ft.status.text()
     assert not (store.parent / f"{store.name}.models").exists()
+    ft.scope_combo.setCurrentText("whole store")
     ft.resegment()
     _wait(qtbot, ft)
     assert "sha256" in ft.status.text() and not (store / "segmentations").exists()

@@ -69,6 +69,13 @@ def _message(label, text, *, error=False):
         show_error(text)
 
 
+def _worker(func, *args, **kwargs):
+    """A napari thread worker whose errors go to our `errored` handler (not re-raised into Qt)."""
+    from napari.qt.threading import create_worker
+
+    return create_worker(func, *args, _ignore_errors=True, **kwargs)
+
+
 def _run(owner, worker, status, on_done, *, busy=()):
     """Start a napari worker for widget `owner`: `on_done(result)` on success, the error in `status`
     otherwise; ``owner.busy`` is True until the worker has finished."""
@@ -186,8 +193,6 @@ class ReviewWidget(QWidget):
 
     def rank(self):
         """Rank the tiles of the segmentation by mean uncertainty (in a worker)."""
-        from napari.qt.threading import create_worker
-
         try:
             view = self._view()
             prob, _ = view.probabilities()
@@ -200,7 +205,7 @@ class ReviewWidget(QWidget):
         outside = [schema.classes[c] for c in schema.outside] if schema else [255]
         self.scale = view.scale
         _message(self.status, f"ranking {t}³ tiles…")
-        self.worker = create_worker(rank_tiles, prob, tile=(t, t, t), labels=labels, outside=outside,
+        self.worker = _worker(rank_tiles, prob, tile=(t, t, t), labels=labels, outside=outside,
                                     kind=self.kind_combo.currentText())
         return _run(self, self.worker, self.status, self._show_tiles, busy=[self.rank_btn])
 
@@ -316,8 +321,6 @@ class ReviewWidget(QWidget):
 
     def save(self):
         """Save the corrections layer as a new version corrections/vNNN (in a worker)."""
-        from napari.qt.threading import create_worker
-
         layer = self.corrections_layer()
         store = _store_of(self.viewer)
         if layer is None or store is None:
@@ -331,7 +334,7 @@ class ReviewWidget(QWidget):
         except Exception as exc:
             _message(self.status, f"error: {exc}", error=True)
             return None
-        self.worker = create_worker(save_corrections, store, np.array(layer.data),  # a copy: painting may go on
+        self.worker = _worker(save_corrections, store, np.array(layer.data),  # a copy: painting may go on
                                     source=meta.get("source", SEGMENTATION),
                                     reviewed_regions=list(meta.get("reviewed_regions", [])),
                                     author=self.author.text().strip() or None, layer_name=layer.name)
@@ -437,8 +440,6 @@ class FinetuneWidget(QWidget):
 
     def start(self):
         """Fine-tune in a worker; progress, loss and cancel stay live."""
-        from napari.qt.threading import create_worker
-
         store = _store_of(self.viewer)
         version = self.version_combo.currentText()
         if store is None or not version:
@@ -449,7 +450,7 @@ class FinetuneWidget(QWidget):
         self.progress.setRange(0, self.iter_spin.value())
         self.progress.setValue(0)
         model = self.model_edit.text().strip() or None
-        self.worker = create_worker(finetune, store, version, model=model, iterations=self.iter_spin.value(),
+        self.worker = _worker(finetune, store, version, model=model, iterations=self.iter_spin.value(),
                                     lr=self.lr_spin.value(), batch=self.batch_spin.value(),
                                     progress=lambda s, n, loss: self._signals.step.emit(s, n, loss),
                                     cancel=self._cancel.is_set)
@@ -506,8 +507,6 @@ class FinetuneWidget(QWidget):
 
     def resegment(self):
         """Segment again with the model in the model field (a new version, added as a layer)."""
-        from napari.qt.threading import create_worker
-
         store = _store_of(self.viewer)
         model = self.model_edit.text().strip()
         if store is None or not model:
@@ -518,7 +517,7 @@ class FinetuneWidget(QWidget):
         except ValueError as exc:
             _message(self.status, f"error: {exc}", error=True)
             return None
-        self.worker = create_worker(resegment, store, model, region=region)
+        self.worker = _worker(resegment, store, model, region=region)
         _message(self.status, "segmenting…")
         return _run(self, self.worker, self.status, self._segmented, busy=[self.seg_btn, self.train_btn])
 
