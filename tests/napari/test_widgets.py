@@ -275,3 +275,32 @@ def test_finetune_widget_refuses_a_bad_model_before_writing(make_napari_viewer, 
     ft.resegment()
     _wait(qtbot, ft)
     assert "sha256" in ft.status.text() and not (store / "segmentations").exists()
+
+
+def test_real_tooth_store(make_napari_viewer, tooth_path, tmp_path):
+    """Real APS data (tooth.h5, μ in 1/pixel, no voxel size, 2 slices) with a multi-Otsu segmentation:
+    the reader shows it in voxels, the Review widget says why it cannot rank (no probabilities)."""
+    import yaml
+
+    from tomopipe.pipeline import load_workflow, run_workflow
+
+    wf_path = tmp_path / "tooth.yaml"
+    wf_path.write_text(yaml.safe_dump({
+        "name": "tooth", "input": {"path": str(tooth_path)}, "geometry": {"center": "auto"},
+        "normalize": {"flats": "mean"}, "recon": {"rows_per_chunk": 2},
+        "output": {"store": str(tmp_path / "tooth.zarr"), "pyramid_levels": 2, "preview": False},
+        "segment": {"method": "multiotsu", "classes": ["pore", "electrolyte", "active"]}}))
+    store = run_workflow(load_workflow(wf_path), progress=False).store
+    viewer = make_napari_viewer()
+    volume, seg = viewer.open(str(store), plugin="tomopipe")
+    assert volume.multiscale and volume.data[0].shape == (2, 640, 640) and volume.data[1].shape == (1, 320, 320)
+    np.testing.assert_allclose(volume.scale, [1, 1, 1])  # no voxel size: napari's pixels
+    assert volume.metadata["mu_units"] == "1/pixel"
+    mu = zarr.open_array(str(store / "volume" / "0"), mode="r")[:]
+    lo, hi = volume.contrast_limits
+    assert np.percentile(mu, 1) < hi and lo < np.percentile(mu, 99) and lo < hi
+    assert set(np.unique(np.asarray(seg.data))) <= {0, 1, 2}
+    review = ReviewWidget(viewer)
+    assert review.rank() is None and "no probabilities (method 'multiotsu'" in review.status.text()
+    counts = review.counts_in_view()
+    assert counts["voxels"].sum() == 640 * 640
