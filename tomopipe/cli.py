@@ -1,4 +1,4 @@
-"""Command line: ``tomopipe run | info | demo | dvc | train | simulate``."""
+"""Command line: ``tomopipe run | info | demo | dvc | train | view | simulate``."""
 
 from __future__ import annotations
 
@@ -226,6 +226,26 @@ def train(
     except (TomopipeError, ValueError) as exc:
         _fail(exc)
     typer.echo(f"model: {path} (card {path.with_suffix('.md')})")
+
+
+@app.command()
+def view(store: Path = typer.Argument(..., help="a tomopipe zarr store")):
+    """Open napari on STORE: volume, segmentation and the Review, Fine-tune and Measure widgets."""
+    from .errors import InputFileError
+
+    try:
+        from .napari import is_store, view as open_view
+
+        if not is_store(store):
+            raise InputFileError(f"{store}: not a tomopipe store (no zarr.json with a complete stage)")
+        try:
+            import napari
+        except ImportError:
+            raise InputFileError("tomopipe view needs napari: pip install 'tomopipe[napari]'") from None
+        open_view(store)
+    except TomopipeError as exc:
+        _fail(exc)
+    napari.run()
 
 
 simulate_app = typer.Typer(no_args_is_help=True, help="Simulate scans with known ground truth.")

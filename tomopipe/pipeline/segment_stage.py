@@ -67,7 +67,7 @@ def annotated_blocks(vol, ann, chunks, depth):
 
 
 def segmentation_stage(cfg, volume: StageRef, *, volume_shape, model=None, annotations=None,
-                       annotations_token=None):
+                       annotations_token=None, name="segmentation", region=None):
     """The ``segmentation`` stage of section `cfg` (``segment:``) on the volume `volume`.
 
     Parameters
@@ -83,6 +83,14 @@ def segmentation_stage(cfg, volume: StageRef, *, volume_shape, model=None, annot
         Sparse labels (``method: random_forest``), same shape as the volume.
     annotations_token : list, optional
         What identifies the annotations' content (path and checksum), for the fingerprint.
+    name : str
+        Group name of the result (the napari plugin writes new versions, e.g.
+        ``segmentations/v001``, through this same stage).
+    region : tuple of 3 (start, stop), optional
+        Write only this ``(z, y, x)`` sub-volume (index ranges of level ``0``); its labels and
+        probabilities equal the same part of the whole-volume result (the tasks still read
+        their halo from the whole volume). The arrays then have the region's shape and the
+        attribute ``region``.
 
     Returns
     -------
@@ -99,6 +107,11 @@ def segmentation_stage(cfg, volume: StageRef, *, volume_shape, model=None, annot
         schema = dict(DEFAULT_SCHEMA)
     if annotations_token is not None:
         params["annotations_token"] = annotations_token
+    if region is not None:
+        region = [[int(a), int(b)] for a, b in region]
+        if len(region) != 3 or any(not 0 <= a < b <= n for (a, b), n in zip(region, volume_shape)):
+            raise StageError(f"region: {region} is not a non-empty (z, y, x) sub-volume of {tuple(volume_shape)}")
+        params["region"] = region
 
     def write(w):
         vol = volume.group()["0"]
@@ -122,12 +135,21 @@ def segmentation_stage(cfg, volume: StageRef, *, volume_shape, model=None, annot
             blocks = annotated_blocks(vol, annotations, chunks, rf_feature_depth(cfg.sigma_max))
             rf = fit_random_forest(*blocks, sigma_max=cfg.sigma_max, n_estimators=cfg.n_estimators)
             labels = random_forest_segment(src, rf)
+        shape, out_chunks = vol.shape, chunks
         attrs = {"labels": schema, "voxel_size_um": voxel, "method": cfg.method}
-        targets = [w.create_array("labels", shape=vol.shape, chunks=chunks, dtype="uint8", dims=("z", "y", "x"),
+        if region is not None:
+            # the region's part of the whole-volume result: dask computes only the chunks touching it
+            sl = tuple(slice(a, b) for a, b in region)
+            shape = tuple(b - a for a, b in region)
+            out_chunks = tuple(min(c, n) for c, n in zip(chunks, shape))
+            labels = labels[sl].rechunk(out_chunks)
+            prob = None if prob is None else prob[(slice(None),) + sl].rechunk((1,) + out_chunks)
+            attrs["region"] = region
+        targets = [w.create_array("labels", shape=shape, chunks=out_chunks, dtype="uint8", dims=("z", "y", "x"),
                                   attrs=attrs)]
         arrays = [labels.astype(np.uint8)]
         if prob is not None and cfg.probabilities:
-            targets.append(w.create_array("probabilities", shape=prob.shape, chunks=(1,) + chunks, dtype="float16",
+            targets.append(w.create_array("probabilities", shape=prob.shape, chunks=(1,) + out_chunks, dtype="float16",
                                           dims=("class", "z", "y", "x"),
                                           attrs={"classes": classes, "voxel_size_um": voxel}))
             arrays.append(prob)
@@ -135,7 +157,8 @@ def segmentation_stage(cfg, volume: StageRef, *, volume_shape, model=None, annot
         with dask.config.set(num_workers=1) if cfg.method == "unet" else contextlib.nullcontext():
             w.store_arrays(arrays, targets)
         card = None if model is None else {"name": model.card["name"], "sha256": model.card["weights"]["sha256"]}
-        return {"labels": schema, "classes": classes, "method": cfg.method, "model": card, "voxel_size_um": voxel}
+        return {"labels": schema, "classes": classes, "method": cfg.method, "model": card, "voxel_size_um": voxel,
+                **({"region": region} if region is not None else {})}
 
     if cfg.method == "unet":
         what = f"U-Net {model.card['name']} ({model.device}), chunks {chunks}"
@@ -143,4 +166,6 @@ def segmentation_stage(cfg, volume: StageRef, *, volume_shape, model=None, annot
         what = f"multi-Otsu, {len(cfg.classes)} classes {cfg.classes}"
     else:
         what = f"random forest ({cfg.n_estimators} trees, σ ≤ {cfg.sigma_max:g}) on annotations"
-    return Stage("segmentation", params, {"volume": volume.fingerprint}, write, describe=what)
+    if region is not None:
+        what += f", region {region}"
+    return Stage(name, params, {"volume": volume.fingerprint}, write, describe=what)
