@@ -221,3 +221,33 @@ def test_rf_bad_annotations():
         fit_random_forest(mu, ann, sigma_min=4.0, sigma_max=2.0)
     with pytest.raises(TypeError, match="model"):
         random_forest_segment(mu, "model.pkl")
+
+
+def test_multiotsu_many_classes_is_fast_and_exact():
+    """Dynamic programming finds scikit-image's exhaustive optimum, and six classes do not hang."""
+    import time
+
+    from skimage.filters import threshold_multiotsu
+
+    from tomopipe.segment import multiotsu_thresholds
+
+    rng = np.random.default_rng(0)
+    parts = [rng.normal(m, s, n) for m, s, n in [(0, 3, 30000), (2.4, 3, 40000), (23, 4, 20000), (41, 4, 5000),
+                                                 (55, 6, 1000), (80, 5, 800)]]
+    vol = np.concatenate(parts).astype(np.float32).reshape(-1, 1, 1)
+    for k in (2, 3, 4):
+        np.testing.assert_allclose(multiotsu_thresholds(vol, k), threshold_multiotsu(vol.ravel(), classes=k))
+    t = time.perf_counter()
+    th = multiotsu_thresholds(vol, 6, nbins=256)
+    assert time.perf_counter() - t < 5.0
+    assert th.shape == (5,) and np.all(np.diff(th) > 0)
+    with pytest.raises(ValueError, match="distinct grey values"):
+        multiotsu_thresholds(np.zeros((4, 4, 4), np.float32) + np.arange(4)[:, None, None], 6)
+
+
+def test_baselines_are_public():
+    import tomopipe.segment as seg
+
+    for name in ("multiotsu_segment", "multiotsu_thresholds", "fit_random_forest", "random_forest_segment",
+                 "RandomForestModel", "rf_features"):
+        assert name in seg.__all__ and callable(getattr(seg, name))
