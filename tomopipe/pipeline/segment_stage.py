@@ -26,13 +26,6 @@ from .store import fingerprint, open_label_array
 __all__ = ["segment_stage"]
 
 
-def _voxel_check(model, voxel_um, log):
-    lo, hi = model.card["voxel_size_um"]
-    if voxel_um is not None and not lo * 0.9 <= voxel_um <= hi * 1.1:
-        log(f"[segmentation] warning: voxel size {voxel_um:g} µm is outside the model's training range "
-            f"{lo:g}–{hi:g} µm ({model.path.name}); check the result or fine-tune with 'tomopipe train'")
-
-
 def _annotated_blocks(vol, ann, chunks, sigma_max):
     """Volume blocks (with the feature halo) and annotations of the chunks that hold annotations.
 
@@ -118,9 +111,20 @@ def segment_stage(wf, st, fp_vol, log, ran, skipped, progress):
     prob = None
     classes = list(schema)
     if cfg.method == "unet":
+        import warnings
+
+        from ..segment import InputDomainWarning
+
         log(f"[segmentation] U-Net {model.card['name']} ({model.device}) on {vol.shape}, chunks {chunks}")
-        _voxel_check(model, voxel_um, log)
-        labels, prob = segment_dask(src, model, tile=cfg.tile, overlap=cfg.overlap, orientations=cfg.orientations)
+        with warnings.catch_warnings(record=True) as caught:  # the input guard: log, do not stop
+            warnings.simplefilter("always", InputDomainWarning)
+            labels, prob = segment_dask(src, model, tile=cfg.tile, overlap=cfg.overlap, orientations=cfg.orientations,
+                                        voxel_size_um=voxel_um, units=unit)
+        for w in caught:
+            if issubclass(w.category, InputDomainWarning):
+                log(f"[segmentation] warning: {w.message}; check the result or fine-tune with 'tomopipe train'")
+            else:
+                warnings.warn(w.message, w.category, stacklevel=2)
         classes = list(model.classes)
     elif cfg.method == "multiotsu":
         from ..segment._baselines import multiotsu_segment
