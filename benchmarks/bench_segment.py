@@ -316,7 +316,59 @@ def throughput():
             r["new_labels_only"] = _time_run(vol, new, chunks, probabilities=False)
             rows.append(r)
             print(r, flush=True)
+    rows.append({"options": options()})
+    print(rows[-1], flush=True)
     return rows
+
+
+def options(batch=8, side=256, reps=3):
+    """Network-only forward speed (voxels/s) of inference options, one batch of 2.5-D planes."""
+    import torch
+
+    from tomopipe.segment import UNet
+
+    torch.set_num_threads(2)
+    x = torch.randn(batch, 5, side, side)
+    out = []
+
+    def timed(fn):
+        fn()
+        t = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        return batch * side * side * reps / (time.perf_counter() - t)
+
+    for arch, feats in (("v1: 16–128, 4 levels", (16, 32, 64, 128)), ("v2: 8–128, 5 levels", (8, 16, 32, 64, 128))):
+        torch.manual_seed(0)
+        net = UNet(5, 8, feats).eval()
+        with torch.inference_mode():
+            out.append((arch, "fp32, contiguous", timed(lambda: net(x))))
+            cl = net.to(memory_format=torch.channels_last)
+            xc = x.contiguous(memory_format=torch.channels_last)
+            out.append((arch, "fp32, channels-last", timed(lambda: cl(xc))))
+
+            def bf16():
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    return cl(xc)
+            out.append((arch, "bf16 autocast, channels-last", timed(bf16)))
+        try:
+            import tempfile
+
+            import onnxruntime as ort
+
+            with tempfile.TemporaryDirectory() as d, warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                path = f"{d}/u.onnx"
+                torch.onnx.export(UNet(5, 8, feats).eval(), (x,), path, input_names=["x"], output_names=["y"],
+                                  dynamo=False, opset_version=17)
+                so = ort.SessionOptions()
+                so.intra_op_num_threads, so.inter_op_num_threads = 2, 1
+                sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+                xn = x.numpy()
+                out.append((arch, f"ONNX Runtime {ort.__version__}, fp32", timed(lambda: sess.run(None, {"x": xn}))))
+        except ImportError:
+            out.append((arch, "ONNX Runtime (not installed: pip install .[bench])", float("nan")))
+    return out
 
 
 def throughput_section(rows):
@@ -330,9 +382,16 @@ def throughput_section(rows):
              "| device | volume, chunks | old voxels/s | new voxels/s | ratio | new, labels only | ratio |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
+        if "old" not in r:
+            continue
         o, n, nl = r["old"][0], r["new"][0], r["new_labels_only"][0]
         lines.append(f"| {r['device']} | {r['case']} | {o / 1e6:.2f} M | **{n / 1e6:.2f} M** | {n / o:.2f}× | "
                      f"{nl / 1e6:.2f} M | {nl / o:.2f}× |")
+    opts = [r for r in rows if "options" in r]
+    if opts:
+        lines += ["", "Options measured (network forward only, a batch of 8 planes of 5 × 256 × 256, 2 threads, "
+                  "random weights; the same run):", "", "| network | option | voxels/s |", "|---|---|---|"]
+        lines += [f"| {a} | {o} | {v / 1e6:.2f} M |" for a, o, v in opts[0]["options"]]
     return "\n".join(lines)
 
 
@@ -349,7 +408,7 @@ def _three_slices(truth, ys):
     return lab
 
 
-def finetune(iterations=300):
+def finetune(iterations=200):
     import torch
 
     from tomopipe.segment import DEFAULT_SCHEMA, fine_tune, load_model

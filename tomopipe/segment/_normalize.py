@@ -165,8 +165,8 @@ def check_input_domain(volume, model, voxel_size_um=None, *, units=None, sample=
     >>> from tomopipe.segment import load_model, check_input_domain
     >>> m = load_model("default", device="cpu")
     >>> vol = np.random.default_rng(0).normal(2.0, 3.0, (16, 16, 16)).astype(np.float32)
-    >>> check_input_domain(vol * 1e-4, m, 0.88)[0][:40]   # μ in 1/µm instead of 1/cm
-    'values: 1st/99th percentile -0.000542 /'
+    >>> [w.split(":")[0] for w in check_input_domain(vol * 1e-4, m, 25.0)][:2]  # μ in 1/µm, 25 µm voxels
+    ['voxel_size_um', 'values']
     """
     card = model.card
     name = card.get("name", "model")

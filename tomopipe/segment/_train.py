@@ -90,7 +90,7 @@ class TrainConfig:
     features: tuple = (8, 16, 32, 64, 128)
     patch: int = 128
     batch: int = 12
-    iterations: int = 4500
+    iterations: int = 5000
     lr: float = 3e-3
     weight_decay: float = 1e-4
     dice_weight: float = 0.5
