@@ -85,7 +85,9 @@ def segment_stage(wf, st, fp_vol, log, ran, skipped, progress):
     if cfg.method == "unet":
         from ..segment import load_model, segment_dask
 
-        model = load_model("default" if cfg.model == "default" else wf.resolve(cfg.model),
+        from ..segment import BUNDLED_MODELS
+
+        model = load_model(cfg.model if cfg.model == "default" or cfg.model in BUNDLED_MODELS else wf.resolve(cfg.model),
                            device=None if cfg.device == "auto" else cfg.device)
         if unit != "1/cm":
             raise StageError(f"segmentation: the U-Net expects μ in 1/cm, the volume is in {unit!r} "
