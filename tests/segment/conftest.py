@@ -4,7 +4,8 @@ import pytest
 from tomopipe.segment import DEFAULT_SCHEMA, UNet, load_model, save_model
 
 
-def tiny_card(ndim=2, in_channels=None, features=(4, 8), classes=None, schema=None):
+def tiny_card(ndim=2, in_channels=None, features=(4, 8), classes=None, schema=None, normalization=None,
+              input_domain=None):
     in_channels = in_channels or (3 if ndim == 2 else 1)
     classes = list(classes or DEFAULT_SCHEMA)
     return {
@@ -13,9 +14,10 @@ def tiny_card(ndim=2, in_channels=None, features=(4, 8), classes=None, schema=No
         "classes": classes,
         "schema": dict(schema or {c: DEFAULT_SCHEMA[c] for c in classes}),
         "voxel_size_um": [0.7, 1.1],
-        "normalization": {"quantity": "mu", "units": "1/cm", "energy_keV": 35.0, "scale": 25.0},
+        "normalization": normalization or {"quantity": "mu", "units": "1/cm", "energy_keV": 35.0, "scale": 25.0},
         "inference": {"tile": [16, 4, 16] if ndim == 2 else [16, 16, 16],
                       "overlap": [4, 0, 4] if ndim == 2 else [4, 4, 4]},
+        **({"input_domain": input_domain} if input_domain else {}),
     }
 
 
@@ -62,3 +64,16 @@ def sim_volume():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def pct_model(tmp_path_factory, sim_volume):
+    """A tiny percentile-normalized model whose card has an input domain from `sim_volume`."""
+    from tomopipe.segment import TrainConfig
+    from tomopipe.segment._recipes import input_domain
+
+    domain = input_domain([sim_volume.mu], TrainConfig())
+    path = make_tiny(tmp_path_factory.mktemp("pct") / "pct",
+                     normalization={"method": "percentile", "percentiles": [1.0, 99.0], "units": "1/cm"},
+                     input_domain=domain)
+    return load_model(path, device="cpu")

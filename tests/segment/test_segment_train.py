@@ -68,3 +68,54 @@ def test_simulated_recipe_writes_model_and_card(tmp_path):
     assert set(m.card["metrics"]["dice"]) == set(m.classes)
     assert "Held-out metrics" in path.with_suffix(".md").read_text()
     assert list(table.index) == list(m.classes)
+
+
+def test_fine_tune_on_three_corrected_xz_slices(tiny_model, sim_volume):
+    """Sparse corrections (3 xz slices, 254 elsewhere): finite loss, progress reports, a usable model."""
+    from tomopipe.segment import TrainProgress, fine_tune
+
+    lab = np.full_like(sim_volume.labels, UNLABELLED)
+    for y in (10, 24, 38):
+        lab[:, y, :] = sim_volume.labels[:, y, :]
+    reports = []
+    tuned, hist = fine_tune(sim_volume.mu, lab, init=tiny_model, iterations=20, lr=1e-3, threads=1, batch=4,
+                            progress=reports.append)
+    assert np.isfinite(hist["loss"]).all() and len(reports) >= 2
+    assert isinstance(reports[0], TrainProgress) and str(reports[-1]).startswith("step 20/20")
+    assert tuned.card["training"]["annotated_voxels"] == 3 * 48 * 48
+    # the base model is untouched
+    assert not all(torch.equal(a, b) for a, b in zip(tuned.net.state_dict().values(),
+                                                     tiny_model.net.state_dict().values()))
+    lab2, _ = segment(sim_volume.mu, tuned, guard=False)
+    assert lab2.shape == sim_volume.mu.shape
+
+
+def test_fine_tune_cancel_and_errors(tiny_model, sim_volume):
+    from tomopipe.segment import TrainingCancelled, fine_tune
+
+    lab = np.full_like(sim_volume.labels, UNLABELLED)
+    lab[:, 5, :] = sim_volume.labels[:, 5, :]
+    calls = []
+
+    def cancel():
+        calls.append(1)
+        return len(calls) > 3
+
+    with pytest.raises(TrainingCancelled, match="step 3/50"):
+        fine_tune(sim_volume.mu, lab, init=tiny_model, iterations=50, threads=1, batch=2, cancel=cancel)
+    with pytest.raises(ValueError, match="no annotated voxel"):
+        fine_tune(sim_volume.mu, np.full_like(lab, UNLABELLED), init=tiny_model, iterations=2)
+    with pytest.raises(ValueError, match="same shape"):
+        fine_tune(sim_volume.mu, lab[:-1], init=tiny_model, iterations=2)
+
+
+def test_train_from_store_takes_arrays(tmp_path, tiny_model, sim_volume):
+    from tomopipe.segment import TrainConfig, train_from_store
+
+    lab = np.full_like(sim_volume.labels, UNLABELLED)
+    lab[:, 30, :] = sim_volume.labels[:, 30, :]
+    path = train_from_store(tmp_path / "ft", sim_volume.mu, lab, init=tiny_model,
+                            config=TrainConfig(iterations=3, threads=1))
+    m = load_model(path, device="cpu")
+    assert m.card["training"]["source"] == "fine-tuned on corrected labels"
+    assert m.card["training"]["store"] == "array"

@@ -242,3 +242,27 @@ def test_simulate_scan_bad_inputs():
         simulate_scan(vol, theta=theta, n_flats=1, flat_series=2, **kw)
     with pytest.raises(ValueError, match="pixel_size_um"):
         simulate_scan(vol, theta=theta, pixel_size_um=0.0, energy_keV=35.0)
+
+
+def test_psf_blurs_and_zingers_hit_single_frames():
+    """Detector blur widens an edge; zingers are bright pixels of single projections."""
+    from tomopipe.simulate import simulate_scan
+
+    mu = np.zeros((8, 32, 32), np.float32)
+    mu[:, :, 16:] = 50.0  # an edge along x in every slice
+    theta = np.array([0.0, np.pi / 2])
+    kw = dict(theta=theta, pixel_size_um=1.0, energy_keV=35.0, photons=1e4, poisson=False, beam_profile=False,
+              flat_drift=0.0)
+    sharp = simulate_scan(mu, **kw)["projections"].compute().astype(float)
+    blurred = simulate_scan(mu, psf_sigma_px=2.0, **kw)["projections"].compute().astype(float)
+    prof_s, prof_b = sharp[0, 4], blurred[0, 4]  # θ = 0: the edge is a step along the columns
+    grad = lambda p: np.abs(np.diff(p)).max()  # noqa: E731
+    assert grad(prof_b) < 0.6 * grad(prof_s)
+    assert prof_b[:8].mean() == pytest.approx(prof_s[:8].mean(), rel=0.01)  # far from the edge: unchanged
+    zing = simulate_scan(mu, zingers=5e-3, seed=1, **kw)["projections"].compute().astype(float)
+    hits = zing > sharp + 0.5e4
+    assert 0 < hits.sum() < 0.02 * hits.size
+    with pytest.raises(ValueError, match="psf_sigma_px"):
+        simulate_scan(mu, psf_sigma_px=-1.0, **kw)
+    with pytest.raises(ValueError, match="zingers"):
+        simulate_scan(mu, zingers=0.5, **kw)

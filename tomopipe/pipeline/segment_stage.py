@@ -120,10 +120,20 @@ def segmentation_stage(cfg, volume: StageRef, *, volume_shape, model=None, annot
         prob = None
         classes = list(schema)
         if cfg.method == "unet":
-            from ..segment import segment_dask
+            import warnings
 
-            labels, prob = segment_dask(src, model, tile=cfg.tile, overlap=cfg.overlap,
-                                        orientations=cfg.orientations)
+            from ..segment import InputDomainWarning, segment_dask
+
+            with warnings.catch_warnings(record=True) as caught:  # the input guard: log, do not stop
+                warnings.simplefilter("always", InputDomainWarning)
+                labels, prob = segment_dask(src, model, tile=cfg.tile, overlap=cfg.overlap,
+                                            orientations=cfg.orientations, voxel_size_um=voxel,
+                                            units=vol.attrs.get("units"), probabilities=cfg.probabilities)
+            for c in caught:
+                if issubclass(c.category, InputDomainWarning):
+                    w.log(f"warning: segmentation: {c.message}; check the labels or fine-tune with 'tomopipe train'")
+                else:
+                    warnings.warn_explicit(c.message, c.category, c.filename, c.lineno)
             classes = list(model.classes)
         elif cfg.method == "multiotsu":
             from ..segment import multiotsu_segment

@@ -24,6 +24,9 @@ References
        J. Inf. Sci. Eng. 17 (2001) 713–727.
 .. [2] S. Berg et al., "ilastik: interactive machine learning for (bio)image analysis",
        Nat. Methods 16 (2019) 1226–1232. :doi:`10.1038/s41592-019-0582-9`
+.. [3] M. Luessi, M. Eichmann, G. M. Schuster, A. K. Katsaggelos, "Framework for efficient
+       optimal multilevel image thresholding", J. Electron. Imaging 18 (2009) 013004.
+       :doi:`10.1117/1.3073891`
 """
 
 from __future__ import annotations
@@ -116,6 +119,44 @@ def _strided_sample(volume, n_sample, seed):
     return sample[np.isfinite(sample)]
 
 
+def _multiotsu_indices(prob, n_classes):
+    """Last histogram bin of each of the lower ``n_classes - 1`` classes, maximizing the
+    between-class variance exactly by dynamic programming in ``O(n_classes · nbins²)``.
+
+    The between-class variance is ``Σ_k S_k² / W_k − const`` (``W_k``, ``S_k``: weight and
+    first moment of class ``k``), a sum over contiguous bin ranges, so the best split of bins
+    ``[0, j)`` into ``k`` classes extends the best split of ``[0, i)`` into ``k − 1`` [1]_.
+    """
+    n = prob.size
+    idx = np.arange(n, dtype=np.float64)
+    W = np.concatenate([[0.0], np.cumsum(prob)])
+    S = np.concatenate([[0.0], np.cumsum(prob * idx)])
+
+    def gain(i, j):  # class of bins [i, j): S² / W (0 for an empty or weightless class)
+        w = W[j] - W[i]
+        s = S[j] - S[i]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g = np.where(w > 0, s * s / np.where(w > 0, w, 1.0), 0.0)
+        return g
+
+    neg = -np.inf
+    best = np.full((n_classes + 1, n + 1), neg)
+    arg = np.zeros((n_classes + 1, n + 1), dtype=np.int64)
+    best[1, 1:] = gain(np.zeros(n, dtype=np.int64), np.arange(1, n + 1))
+    for k in range(2, n_classes + 1):
+        for j in range(k, n + 1):
+            i = np.arange(k - 1, j)  # the last class is [i, j), non-empty
+            cand = best[k - 1, i] + gain(i, np.full(i.size, j))
+            t = int(np.argmax(cand))
+            best[k, j] = cand[t]
+            arg[k, j] = i[t]
+    bounds, j = [], n
+    for k in range(n_classes, 1, -1):
+        j = arg[k, j]
+        bounds.append(j)
+    return np.asarray(bounds[::-1], dtype=np.int64) - 1  # last bin of each lower class
+
+
 def multiotsu_thresholds(volume, n_classes=len(MULTIOTSU_CLASSES), *, n_sample=2_000_000, seed=0, nbins=256):
     """Multi-Otsu thresholds of a volume, from a subsample of at most `n_sample` voxels.
 
@@ -136,8 +177,11 @@ def multiotsu_thresholds(volume, n_classes=len(MULTIOTSU_CLASSES), *, n_sample=2
     seed : int
         Seed of the sampling offsets.
     nbins : int
-        Histogram bins of :func:`skimage.filters.threshold_multiotsu`. The search is
-        exhaustive, ``O(nbins ** (n_classes - 1))``: 5 classes at 256 bins take ~3 s.
+        Histogram bins (as :func:`skimage.filters.threshold_multiotsu`, whose histogram and
+        threshold convention are used). scikit-image searches exhaustively,
+        ``O(nbins ** (n_classes - 1))`` (six classes at 256 bins: minutes); here the same
+        maximum of the between-class variance is found by dynamic programming [3]_ in
+        ``O(n_classes · nbins²)`` (six classes at 256 bins: well under a second).
 
     Returns
     -------
@@ -156,12 +200,17 @@ def multiotsu_thresholds(volume, n_classes=len(MULTIOTSU_CLASSES), *, n_sample=2
         raise ValueError(f"n_classes: need at least 2, got {n_classes}")
     if int(n_sample) < 1:
         raise ValueError(f"n_sample: must be ≥ 1, got {n_sample}")
-    from skimage.filters import threshold_multiotsu
+    from skimage.exposure import histogram
 
     sample = _strided_sample(volume, int(n_sample), seed)
     if sample.size == 0:
         raise ValueError("volume: no finite voxel to compute thresholds of")
-    return np.asarray(threshold_multiotsu(sample, classes=n_classes, nbins=int(nbins)), dtype=np.float64)
+    hist, centers = histogram(sample, int(nbins), source_range="image")
+    if np.count_nonzero(hist) < n_classes:
+        raise ValueError(f"volume: {np.count_nonzero(hist)} distinct grey values (of {int(nbins)} bins) cannot "
+                         f"make {n_classes} classes")
+    prob = hist.astype(np.float64) / hist.sum()
+    return np.asarray(centers[_multiotsu_indices(prob, n_classes)], dtype=np.float64)
 
 
 def _digitize_block(block, thresholds, values):

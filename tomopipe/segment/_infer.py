@@ -12,14 +12,33 @@ seams, and tile borders are blended away.
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import dask
 import dask.array as da
 import numpy as np
 
+from ._normalize import check_input_domain, input_sample, input_stats, normalize_block
 from ._schema import classes_to_labels
 
-__all__ = ["predict_probabilities", "segment", "segment_dask", "tile_geometry"]
+__all__ = ["predict_probabilities", "segment", "segment_dask", "tile_geometry", "InputDomainWarning"]
+
+
+class InputDomainWarning(UserWarning):
+    """A volume lies outside the input domain of the segmentation model (see
+    :func:`tomopipe.segment.check_input_domain`)."""
+
+
+def _prepare(volume, model, voxel_size_um, units, stats, guard):
+    """Normalization statistics of the whole volume (once, before any tiling) and the guard."""
+    percentile = model.card["normalization"].get("method", "scale") == "percentile"
+    sample = input_sample(volume) if guard or (stats is None and percentile) else None
+    if guard:
+        for w in check_input_domain(volume, model, voxel_size_um, units=units, sample=sample):
+            warnings.warn(f"{model.card.get('name', 'model')}: {w}", InputDomainWarning, stacklevel=3)
+    if stats is None:
+        stats = input_stats(model, sample=sample)
+    return tuple(float(v) for v in stats)
 
 
 def _starts(n, tile, step):
@@ -103,9 +122,10 @@ def _input_range_all(plans, shape, region):
     return lo, hi
 
 
-def _predict_all(model, block, lo, shape, region, plans):
+def _predict_all(model, block, lo, shape, region, plans, stats):
     """Probabilities of `region`, averaged over the orientation plans."""
     out = None
+    block = normalize_block(block, stats)
     for perm, geo in plans:
         prob = _predict_region(model, block.transpose(perm), [lo[i] for i in perm],
                                tuple(shape[i] for i in perm), tuple(region[i] for i in perm), geo)
@@ -117,11 +137,11 @@ def _predict_all(model, block, lo, shape, region, plans):
 
 
 def _run_net(model, block):
-    """Class probabilities (K, *tile) float32 of one input block (tile plus context)."""
+    """Class probabilities (K, *tile) float32 of one normalized input block (tile plus context)."""
     import torch
     import torch.nn.functional as F
 
-    x = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32) / np.float32(model.scale))
+    x = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32))
     m = model.net.multiple
     if model.ndim == 2:
         c = model.in_channels
@@ -137,6 +157,8 @@ def _run_net(model, block):
         for p in reversed(pad):
             widths += [0, p]
         planes = F.pad(planes, widths, mode="replicate")
+    if model.ndim == 2 and model.card.get("inference", {}).get("memory_format") == "channels_last":
+        planes = planes.contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
         logits = model.net(planes.to(model.device))
         prob = torch.softmax(logits.float(), dim=1).cpu()
@@ -195,14 +217,14 @@ def _clamped(read, shape, lo, hi):
     return block
 
 
-def predict_probabilities(volume, model, *, tile=None, overlap=None, region=None, orientations=None):
+def predict_probabilities(volume, model, *, tile=None, overlap=None, region=None, orientations=None, stats=None):
     """Class probabilities of a volume (or of a region of it) by blended tiles, in memory.
 
     Parameters
     ----------
     volume : (z, y, x) array_like
-        μ in the units of the model card's normalization (1/cm); NumPy, zarr or dask
-        (only the needed part is read).
+        Reconstructed values (μ in 1/cm or any units for a percentile-normalized model, see
+        the card's ``normalization``); NumPy, zarr or dask (only the needed part is read).
     model : SegmentationModel
     tile, overlap : tuple of 3 int, optional
         See :func:`tile_geometry`.
@@ -213,6 +235,10 @@ def predict_probabilities(volume, model, *, tile=None, overlap=None, region=None
         2.5-D network: plane orientations whose probabilities are averaged (test-time
         augmentation; the cell is symmetric about z). Default: the card's
         ``inference.orientations``, else ``("xz",)``.
+    stats : tuple of 2 float, optional
+        ``(offset, width)`` of the input normalization
+        (:func:`tomopipe.segment.input_stats`); default: computed from the whole `volume`
+        (not from the region), so a region's result equals that part of the whole.
 
     Returns
     -------
@@ -223,62 +249,203 @@ def predict_probabilities(volume, model, *, tile=None, overlap=None, region=None
     if len(shape) != 3:
         raise ValueError(f"volume must be 3-D (z, y, x), got shape {shape}")
     plans = _plans(model, shape, tile, overlap, orientations)
+    stats = _prepare(volume, model, None, None, stats, False)
     region = tuple((0, n) for n in shape) if region is None else tuple((int(a), int(b)) for a, b in region)
-    lo, hi = _input_range_all(plans, shape, region)
 
     def read(sl):
         part = volume[sl]
         return part.compute() if hasattr(part, "compute") else part
 
-    block = _clamped(read, shape, lo, hi)
-    return _predict_all(model, block, lo, shape, region, plans)
+    parts = []
+    for perm, geo in plans:
+        groups = _groups(geo)
+        preg = tuple(region[i] for i in perm)
+        for gi in itertools.product(*_touching(groups, preg)):
+            group = [groups[a][g] for a, g in enumerate(gi)]
+            acc, wsum = _group_sum(model, _group_block(read, shape, perm, geo, group), geo, group, stats)
+            parts.append((perm, [ab for _, ab in group], acc, wsum))
+    return _combine(region, len(model.classes), parts)
 
 
 def _labels_of(prob, model):
     return classes_to_labels(np.argmax(prob, axis=0), model.classes, model.schema)
 
 
-def segment(volume, model, *, tile=None, overlap=None, orientations=None):
+def segment(volume, model, *, tile=None, overlap=None, orientations=None, voxel_size_um=None, units=None,
+            probabilities=True, guard=True):
     """Segment a volume in one pass (in memory): labels and class probabilities.
+
+    The input normalization is computed once from the whole volume
+    (:func:`tomopipe.segment.input_stats`) and the volume is checked against the model's
+    input domain (:func:`tomopipe.segment.check_input_domain`): each quantity out of range
+    is an :class:`InputDomainWarning` naming it.
 
     Parameters
     ----------
     volume : (z, y, x) array_like
-        μ, 1/cm (see the model card).
+        Reconstructed values: μ in 1/cm, or any units for a percentile-normalized model
+        (the card's ``normalization``).
     model : SegmentationModel
+    tile, overlap, orientations
+        See :func:`predict_probabilities`.
+    voxel_size_um : float, optional
+        Checked against the card's voxel-size range.
+    units : str, optional
+        Units of the values, checked against the card's.
+    probabilities : bool
+        Also return the probabilities (float16); False returns None in their place.
+    guard : bool
+        Check the input domain (default).
 
     Returns
     -------
     labels : (z, y, x) ndarray of uint8
         Label values of the card's schema (argmax of the probabilities).
-    probabilities : (n_classes, z, y, x) ndarray of float16
+    probabilities : (n_classes, z, y, x) ndarray of float16 or None
 
     Raises
     ------
     ValueError
         If `volume` is not 3-D, or a tile, overlap or orientation is invalid.
+
+    Warns
+    -----
+    InputDomainWarning
+        If the volume lies outside the model's input domain.
     """
-    prob = predict_probabilities(volume, model, tile=tile, overlap=overlap, orientations=orientations)
-    return _labels_of(prob, model), prob.astype(np.float16)
+    if len(np.shape(volume)) != 3:
+        raise ValueError(f"volume must be 3-D (z, y, x), got shape {np.shape(volume)}")
+    stats = _prepare(volume, model, voxel_size_um, units, None, guard)
+    prob = predict_probabilities(volume, model, tile=tile, overlap=overlap, orientations=orientations, stats=stats)
+    return _labels_of(prob, model), (prob.astype(np.float16) if probabilities else None)
 
 
-def _chunk_task(block, model, lo, shape, region, plans):
-    prob = _predict_all(model, block, lo, shape, region, plans)
-    return _labels_of(prob, model), prob.astype(np.float16)
+def _chunk_task(block, model, lo, shape, region, plans, stats, probabilities):  # the chunkwise engine
+    prob = _predict_all(model, block, lo, shape, region, plans, stats)
+    return _labels_of(prob, model), (prob.astype(np.float16) if probabilities else np.zeros((0,), np.float16))
 
 
-def segment_dask(volume, model, *, chunks=None, tile=None, overlap=None, orientations=None):
+
+#: Tiles per group along the (plan's) z, plane and x axes: a group of tiles is run once and its
+#: blended sum is shared by every output chunk it overlaps (overlap-add), so no tile is computed
+#: twice however small the chunks are.
+_GROUP = (2, 2, 2)
+
+
+def _groups(geo):
+    """Per axis, the tile groups: (tile starts, (first voxel, end voxel)) each."""
+    out = []
+    for axis, (starts, t) in enumerate(zip(geo["starts"], geo["tile"])):
+        g = _GROUP[axis]
+        out.append([(tuple(starts[k:k + g]), (starts[k], starts[min(k + g, len(starts)) - 1] + t))
+                    for k in range(0, len(starts), g)])
+    return out
+
+
+def _group_input_range(geo, group):
+    """Input index ranges [lo, hi) per axis of a tile group (with the network's context)."""
+    return ([ab[0] - c for (_, ab), c in zip(group, geo["context"])],
+            [ab[1] + c for (_, ab), c in zip(group, geo["context"])])
+
+
+def _group_sum(model, block, geo, group, stats):
+    """Blended sums ``(acc (K, *extent), wsum (*extent))`` of the tiles of one group.
+
+    `block`: the volume on the group's input range (edge-replicated outside the volume), in
+    the plan's axis order; it is normalized here with `stats`.
+    """
+    block = normalize_block(block, stats)
+    tile, ctx = geo["tile"], geo["context"]
+    ext = [ab for _, ab in group]
+    shape_e = tuple(b - a for a, b in ext)
+    acc = np.zeros((len(model.classes),) + shape_e, dtype=np.float32)
+    wsum = np.zeros(shape_e, dtype=np.float32)
+    w0, w1, w2 = geo["windows"]
+    w = w0[:, None, None] * w1[None, :, None] * w2[None, None, :]
+    for combo in itertools.product(*[starts for starts, _ in group]):
+        src = tuple(slice(s - a, s - a + t + 2 * c) for s, (a, _), t, c in zip(combo, ext, tile, ctx))
+        prob = _run_net(model, block[src])
+        dst = tuple(slice(s - a, s - a + t) for s, (a, _), t in zip(combo, ext, tile))
+        acc[(slice(None),) + dst] += prob * w
+        wsum[dst] += w
+    return acc, wsum
+
+
+def _touching(groups, region):
+    """Indices per axis of the groups whose extent meets `region` (plan axis order)."""
+    return [[k for k, (_, (a, b)) in enumerate(g) if a < hi and b > lo] for g, (lo, hi) in zip(groups, region)]
+
+
+def _combine(region, k, parts):
+    """Probabilities (K, *region) from group sums ``[(plan perm, group extents, acc, wsum), …]``.
+
+    Groups are added in a fixed order (plan, then group index), so any region gets exactly
+    the numbers of the same voxels of the whole volume.
+    """
+    rshape = tuple(b - a for a, b in region)
+    out, plans_seen = None, []
+    by_plan = {}
+    for perm, ext, acc, wsum in parts:
+        by_plan.setdefault(perm, []).append((ext, acc, wsum))
+    for perm, items in by_plan.items():
+        preg = tuple(region[i] for i in perm)
+        pshape = tuple(rshape[i] for i in perm)
+        a_sum = np.zeros((k,) + pshape, dtype=np.float32)
+        w_sum = np.zeros(pshape, dtype=np.float32)
+        for ext, acc, wsum in items:
+            lo = [max(a, r0) for (a, _), (r0, _) in zip(ext, preg)]
+            hi = [min(b, r1) for (_, b), (_, r1) in zip(ext, preg)]
+            src = tuple(slice(l - a, h - a) for l, h, (a, _) in zip(lo, hi, ext))
+            dst = tuple(slice(l - r0, h - r0) for l, h, (r0, _) in zip(lo, hi, preg))
+            a_sum[(slice(None),) + dst] += acc[(slice(None),) + src]
+            w_sum[dst] += wsum[src]
+        a_sum /= w_sum
+        prob = a_sum.transpose((0,) + tuple(1 + i for i in perm))  # the permutations are involutions
+        out = prob if out is None else out + prob
+        plans_seen.append(perm)
+    if len(plans_seen) > 1:
+        out /= np.float32(len(plans_seen))
+    return out
+
+
+def _group_block(read, shape, perm, geo, group):
+    """The input of a group, read from the volume (original axes) and put in plan axis order."""
+    lo, hi = _group_input_range(geo, group)
+    olo, ohi = [0] * 3, [0] * 3
+    for k, axis in enumerate(perm):
+        olo[axis], ohi[axis] = lo[k], hi[k]
+    return _clamped(read, shape, olo, ohi).transpose(perm)
+
+
+def _group_task(block, model, geo, group, stats):
+    return _group_sum(model, block, geo, group, stats)
+
+
+def _combine_task(region, k, metas, results, model, probabilities):
+    parts = [(perm, ext, acc, wsum) for (perm, ext), (acc, wsum) in zip(metas, results)]
+    prob = _combine(region, k, parts)
+    return _labels_of(prob, model), (prob.astype(np.float16) if probabilities else np.zeros((0,), np.float16))
+
+
+def segment_dask(volume, model, *, chunks=None, tile=None, overlap=None, orientations=None, voxel_size_um=None,
+                 units=None, probabilities=True, guard=True, stats=None):
     """Segment a (large) volume chunk by chunk: lazy labels and probabilities.
 
-    Each output chunk is one task that reads the input it needs (the chunk plus the halo of
-    the tiles touching it, edge-replicated at the volume border) and blends those tiles as
-    :func:`segment` does, so the result equals the single-pass result. RAM per task: the
-    halo'd input block and ``n_classes × chunk`` float32 accumulators.
+    The input normalization is computed here, once, from a strided subsample of the whole
+    volume (:func:`tomopipe.segment.input_sample`, at most 10⁶ voxels read) and passed to
+    every task; the input-domain guard runs on the same subsample
+    (:class:`InputDomainWarning`). Tiles lie on a grid fixed in volume coordinates and are
+    run in fixed groups (2 × 2 × 2 tiles), one task per group reading the input it needs
+    (edge-replicated at the volume border); each output chunk adds the blended sums of the
+    groups that overlap it in a fixed order (overlap-add), so no tile is computed twice and
+    the result equals the single-pass result of :func:`segment`, bit for bit, for any chunks.
+    RAM per task: a group's input and ``n_classes ×`` its extent in float32 (≈ 120 MB for
+    the default model's 256 × 8 × 256 tiles), plus ``n_classes × chunk`` for a chunk.
 
     Parameters
     ----------
     volume : (z, y, x) dask array or array_like
-        μ, 1/cm.
+        Reconstructed values (see :func:`segment`).
     model : SegmentationModel
     chunks : tuple of 3 int, optional
         Output chunks (default: the chunks of `volume`).
@@ -286,17 +453,29 @@ def segment_dask(volume, model, *, chunks=None, tile=None, overlap=None, orienta
         See :func:`tile_geometry`.
     orientations : sequence of {"xz", "yz"}, optional
         See :func:`predict_probabilities`.
+    voxel_size_um, units, guard
+        See :func:`segment`.
+    probabilities : bool
+        Also return the probabilities; False returns None in their place (and the tasks
+        skip their float16 copy).
+    stats : tuple of 2 float, optional
+        Input normalization ``(offset, width)``; default computed from `volume`.
 
     Returns
     -------
     labels : (z, y, x) dask array of uint8
-    probabilities : (n_classes, z, y, x) dask array of float16
+    probabilities : (n_classes, z, y, x) dask array of float16 or None
         Chunked ``(n_classes, *chunks)``.
 
     Raises
     ------
     ValueError
         If `volume` is not 3-D, or a tile, overlap or orientation is invalid.
+
+    Warns
+    -----
+    InputDomainWarning
+        If the volume lies outside the model's input domain.
     """
     vol = volume if isinstance(volume, da.Array) else da.from_array(volume, chunks=chunks or "auto")
     if vol.ndim != 3:
@@ -305,6 +484,65 @@ def segment_dask(volume, model, *, chunks=None, tile=None, overlap=None, orienta
         vol = vol.rechunk(chunks)
     shape = vol.shape
     plans = _plans(model, shape, tile, overlap, orientations)
+    stats = _prepare(vol, model, voxel_size_um, units, stats, guard)
+    k = len(model.classes)
+    mdl = dask.delayed(model, name=f"tomopipe-model-{model.card['weights']['sha256'][:16]}-{model.device}")
+    tasks = {}  # (plan index, group indices) -> delayed (acc, wsum)
+
+    def group_task(p, gi):
+        if (p, gi) not in tasks:
+            perm, geo = plans[p]
+            groups = _groups(geo)
+            group = [groups[a][g] for a, g in enumerate(gi)]
+            lo, hi = _group_input_range(geo, group)
+            olo, ohi = [0] * 3, [0] * 3
+            for j, axis in enumerate(perm):
+                olo[axis], ohi[axis] = lo[j], hi[j]
+            inner = tuple(slice(max(l, 0), min(h, n)) for l, h, n in zip(olo, ohi, shape))
+            src = vol[inner]
+            pad = tuple((max(0, -l), max(0, h - n)) for l, h, n in zip(olo, ohi, shape))
+            if any(q != (0, 0) for q in pad):
+                src = da.pad(src, pad, mode="edge")
+            src = src.transpose(perm)
+            tasks[(p, gi)] = (dask.delayed(_group_task, pure=True)(src, mdl, geo, group, stats),
+                              (perm, [ab for _, ab in group]))
+        return tasks[(p, gi)]
+
+    bounds = [np.concatenate([[0], np.cumsum(c)]) for c in vol.chunks]
+    grid_l = np.empty(tuple(len(c) for c in vol.chunks), dtype=object)
+    grid_p = np.empty_like(grid_l)
+    for idx in itertools.product(*(range(len(c)) for c in vol.chunks)):
+        region = tuple((int(b[i]), int(b[i + 1])) for b, i in zip(bounds, idx))
+        results, metas = [], []
+        for p, (perm, geo) in enumerate(plans):
+            preg = tuple(region[i] for i in perm)
+            for gi in itertools.product(*_touching(_groups(geo), preg)):
+                res, meta = group_task(p, tuple(gi))
+                results.append(res)
+                metas.append(meta)
+        task = dask.delayed(_combine_task, nout=2, pure=True)(region, k, metas, results, mdl, bool(probabilities))
+        rshape = tuple(b - a for a, b in region)
+        grid_l[idx] = da.from_delayed(task[0], shape=rshape, dtype=np.uint8)
+        if probabilities:
+            grid_p[idx] = da.from_delayed(task[1], shape=(k,) + rshape, dtype=np.float16)
+    labels = da.block(grid_l.tolist())
+    prob = da.block(grid_p.tolist()) if probabilities else None
+    return labels, prob
+
+
+def _segment_dask_chunkwise(volume, model, *, chunks=None, tile=None, overlap=None, orientations=None,
+                            probabilities=True, stats=None):
+    """The inference engine of tomopipe-unet25d-cus-v1's time: each chunk task recomputes every
+    tile touching it. Kept for the benchmark's old path (``benchmarks/bench_segment.py``)."""
+    guard, voxel_size_um, units = False, None, None
+    vol = volume if isinstance(volume, da.Array) else da.from_array(volume, chunks=chunks or "auto")
+    if vol.ndim != 3:
+        raise ValueError(f"volume must be 3-D (z, y, x), got shape {vol.shape}")
+    if chunks is not None:
+        vol = vol.rechunk(chunks)
+    shape = vol.shape
+    plans = _plans(model, shape, tile, overlap, orientations)
+    stats = _prepare(vol, model, voxel_size_um, units, stats, guard)
     k = len(model.classes)
     mdl = dask.delayed(model, name=f"tomopipe-model-{model.card['weights']['sha256'][:16]}-{model.device}")
     bounds = [np.concatenate([[0], np.cumsum(c)]) for c in vol.chunks]
@@ -318,10 +556,12 @@ def segment_dask(volume, model, *, chunks=None, tile=None, overlap=None, orienta
         pad = tuple((max(0, -l), max(0, h - n)) for l, h, n in zip(lo, hi, shape))
         if any(p != (0, 0) for p in pad):
             src = da.pad(src, pad, mode="edge")
-        task = dask.delayed(_chunk_task, nout=2, pure=True)(src, mdl, lo, shape, region, plans)
+        task = dask.delayed(_chunk_task, nout=2, pure=True)(src, mdl, lo, shape, region, plans, stats,
+                                                            bool(probabilities))
         rshape = tuple(b - a for a, b in region)
         grid_l[idx] = da.from_delayed(task[0], shape=rshape, dtype=np.uint8)
-        grid_p[idx] = da.from_delayed(task[1], shape=(k,) + rshape, dtype=np.float16)
+        if probabilities:
+            grid_p[idx] = da.from_delayed(task[1], shape=(k,) + rshape, dtype=np.float16)
     labels = da.block(grid_l.tolist())
-    prob = da.block(grid_p.tolist())
+    prob = da.block(grid_p.tolist()) if probabilities else None
     return labels, prob

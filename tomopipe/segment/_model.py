@@ -10,9 +10,12 @@ A model named ``<stem>`` is two files side by side::
 Card keys (front matter): ``name``, ``format`` (``tomopipe-unet/1``), ``architecture``
 (``ndim``, ``in_channels``, ``features``, ``plane``), ``classes`` (output channel order),
 ``schema`` (class name → uint8 label value), ``voxel_size_um`` ([min, max] trained on),
-``normalization`` (``quantity``, ``units``, ``energy_keV``, ``scale``: the network sees
-``μ / scale``), ``inference`` (``tile``, ``overlap``), ``training``, ``metrics`` and
-``weights`` (``file``, ``sha256``).
+``normalization`` (``method: percentile`` with ``percentiles``: the network sees the volume
+mapped by two of its own percentiles; or ``scale``: the network sees ``μ / scale``, see
+:mod:`tomopipe.segment._normalize`), ``input_domain`` (optional: value range and normalized
+histogram of the training scans, checked by :func:`tomopipe.segment.check_input_domain`),
+``inference`` (``tile``, ``overlap``, optional ``memory_format``), ``training``,
+``metrics`` and ``weights`` (``file``, ``sha256``).
 """
 
 from __future__ import annotations
@@ -28,26 +31,37 @@ from ..datasets import _sha256
 from ..errors import InputFileError, ModelError
 from ..pipeline.store import _json_default
 
-__all__ = ["SegmentationModel", "load_model", "save_model", "default_model_path", "read_card", "FORMAT"]
+__all__ = ["SegmentationModel", "load_model", "save_model", "default_model_path", "read_card", "FORMAT",
+           "BUNDLED_MODELS"]
 
 FORMAT = "tomopipe-unet/1"
 _REQUIRED = ("name", "format", "architecture", "classes", "schema", "voxel_size_um", "normalization",
              "inference", "weights")
-DEFAULT_MODEL = "tomopipe-unet25d-cus-v1"
+DEFAULT_MODEL = "tomopipe-unet25d-cus-v2"
+#: Bundled models, loadable by name (``load_model("tomopipe-unet25d-cus-v1")``): the default
+#: and earlier defaults, kept for reproducibility.
+BUNDLED_MODELS = ("tomopipe-unet25d-cus-v2", "tomopipe-unet25d-cus-v1")
 
 
-def default_model_path():
-    """Path of the bundled default model's weights (``models/<name>.safetensors``).
+def default_model_path(name=None):
+    """Path of a bundled model's weights (``models/<name>.safetensors``), by default the default's.
 
     Looked up in ``$TOMOPIPE_MODELS``, then in the installed package data
     (``tomopipe.models``), then in the source tree's ``models/`` folder.
 
+    Parameters
+    ----------
+    name : str, optional
+        A name of :data:`BUNDLED_MODELS` (or of a model in ``$TOMOPIPE_MODELS``); default
+        :data:`DEFAULT_MODEL`.
+
     Raises
     ------
     ModelError
-        If no copy of the default model is found.
+        If no copy of the model is found.
     """
-    names = [f"{DEFAULT_MODEL}.safetensors"]
+    name = DEFAULT_MODEL if name in (None, "default") else str(name)
+    names = [f"{name}.safetensors"]
     places = []
     if os.environ.get("TOMOPIPE_MODELS"):
         places.append(Path(os.environ["TOMOPIPE_MODELS"]))
@@ -62,7 +76,7 @@ def default_model_path():
         for n in names:
             if (place / n).is_file():
                 return place / n
-    raise ModelError(f"the default model {DEFAULT_MODEL} was not found in {[str(p) for p in places]}; "
+    raise ModelError(f"the model {name} was not found in {[str(p) for p in places]}; "
                      "pass a model path or train one with 'tomopipe train'")
 
 
@@ -125,6 +139,14 @@ def read_card(path):
     for key in ("ndim", "in_channels", "features"):
         if key not in card["architecture"]:
             raise ModelError(f"{card_path}: architecture lacks {key!r}")
+    norm = card["normalization"]
+    if not isinstance(norm, dict) or not (
+            (norm.get("method") == "percentile" and isinstance(norm.get("percentiles"), list)
+             and len(norm["percentiles"]) == 2 and norm["percentiles"][0] < norm["percentiles"][1])
+            or (norm.get("method", "scale") == "scale" and isinstance(norm.get("scale"), (int, float))
+                and norm["scale"] > 0)):
+        raise ModelError(f"{card_path}: normalization must be 'method: percentile' with two increasing "
+                         f"percentiles, or a positive 'scale'; got {norm}")
     if "sha256" not in card["weights"]:
         raise ModelError(f"{card_path}: weights lacks 'sha256'")
     return card
@@ -169,7 +191,9 @@ class SegmentationModel:
 
     @property
     def scale(self):
-        return float(self.card["normalization"]["scale"])
+        """Divisor of a ``scale``-normalized card (None for percentile normalization)."""
+        s = self.card["normalization"].get("scale")
+        return None if s is None else float(s)
 
     def __dask_tokenize__(self):
         return ("tomopipe-model", self.card["weights"]["sha256"], self.device)
@@ -190,9 +214,11 @@ def load_model(path="default", *, device=None, schema=None):
 
     Parameters
     ----------
-    path : path-like or "default"
+    path : path-like, "default" or a bundled model's name
         The weights (``.safetensors``), the card (``.md``) or their common stem; ``"default"``:
-        the bundled CuS model (:func:`default_model_path`).
+        the bundled CuS model (:func:`default_model_path`); a bare name of
+        :data:`BUNDLED_MODELS` (e.g. ``"tomopipe-unet25d-cus-v1"``, the previous default):
+        that bundled model.
     device : {"cpu", "cuda", None}
         Where the network runs; None: CUDA when available, else CPU.
     schema : mapping, optional
@@ -216,7 +242,9 @@ def load_model(path="default", *, device=None, schema=None):
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    weights, _ = _paths(default_model_path() if str(path) == "default" else path)
+    if str(path) == "default" or (str(path) in BUNDLED_MODELS and not Path(path).exists()):
+        path = default_model_path(str(path))
+    weights, _ = _paths(path)
     if not weights.is_file():
         raise InputFileError(f"{weights}: model weights not found")
     card = read_card(weights)
@@ -253,6 +281,8 @@ def load_model(path="default", *, device=None, schema=None):
     if device == "cuda" and not torch.cuda.is_available():
         raise ModelError("device='cuda' requested but PyTorch sees no CUDA device")
     net.to(device).eval()
+    if card.get("inference", {}).get("memory_format") == "channels_last" and int(card["architecture"]["ndim"]) == 2:
+        net.to(memory_format=torch.channels_last)
     return SegmentationModel(net=net, card=card, path=weights, device=device)
 
 

@@ -9,7 +9,35 @@ import numpy as np
 
 from ._schema import DEFAULT_CLASSES, DEFAULT_SCHEMA, UNLABELLED
 
-__all__ = ["TrainConfig", "train_unet", "UNLABELLED"]
+__all__ = ["TrainConfig", "train_unet", "UNLABELLED", "TrainProgress", "TrainingCancelled"]
+
+
+class TrainingCancelled(Exception):
+    """Raised by :func:`train_unet` when its `cancel` callback returns True."""
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """One progress report of :func:`train_unet` (``str()`` gives a log line).
+
+    Attributes
+    ----------
+    step, iterations : int
+        Steps done and planned.
+    loss : float
+    seconds : float
+        Wall time since the start of training.
+    """
+
+    step: int
+    iterations: int
+    loss: float
+    seconds: float
+    ce: float = float("nan")
+
+    def __str__(self):
+        return (f"step {self.step}/{self.iterations}: loss {self.loss:.4f} (ce {self.ce:.4f}), "
+                f"{self.seconds:.0f} s")
 
 
 @dataclass
@@ -35,10 +63,18 @@ class TrainConfig:
     weight_decay : float
     dice_weight : float
         Weight of the soft-Dice term added to the class-weighted cross entropy.
+    normalization : {"percentile", "scale"}
+        ``"percentile"``: each volume is mapped by its own `percentiles`
+        (:mod:`tomopipe.segment._normalize`), from the whole volume or — for a third of the
+        patches each — from one of two random sub-boxes (≥ 60 % per axis: other fields of
+        view give other statistics); ``"scale"``: μ (1/cm) divided by `scale`.
+    percentiles : tuple of 2 float
     scale : float
-        μ (1/cm) is divided by this before entering the network (model card normalization).
     intensity_jitter : float
-        Relative random gain applied to each patch (robustness to energy/calibration).
+        Standard deviation of a random log-gain and (× 0.3) of a random offset applied to
+        each normalized patch (robustness to what the normalization leaves).
+    memory_format : {"channels_last", "contiguous"}
+        Memory layout of the 2.5-D network (channels-last is faster on CPUs).
     seed : int
     threads : int, optional
         PyTorch CPU threads (default: PyTorch's choice).
@@ -51,15 +87,18 @@ class TrainConfig:
 
     ndim: int = 2
     in_channels: int = 5
-    features: tuple = (16, 32, 64, 128)
+    features: tuple = (8, 16, 32, 64, 128)
     patch: int = 128
     batch: int = 12
-    iterations: int = 4500
+    iterations: int = 5000
     lr: float = 3e-3
     weight_decay: float = 1e-4
     dice_weight: float = 0.5
+    normalization: str = "percentile"
+    percentiles: tuple = (1.0, 99.0)
     scale: float = 25.0
-    intensity_jitter: float = 0.05
+    intensity_jitter: float = 0.08
+    memory_format: str = "channels_last"
     seed: int = 0
     threads: int | None = None
     cubes: int = 2
@@ -84,6 +123,50 @@ class _Sampler:
         self.lut = lut
         sizes = np.array([np.prod(v.shape) for v, _ in pairs], dtype=float)
         self.p = sizes / sizes.sum()
+        self.stats = [self._stats(v) for v, _ in pairs]
+        self.planes = [self._annotated_planes(lab) for _, lab in pairs]
+
+    @staticmethod
+    def _annotated_planes(lab):
+        """Indices along y and along x of the planes holding annotated voxels, or None if all do."""
+        ny, nx = lab.shape[1], lab.shape[2]
+        ys, xs = np.zeros(ny, bool), np.zeros(nx, bool)
+        for z in range(0, lab.shape[0], 64):
+            a = np.asarray(lab[z:z + 64]) != UNLABELLED
+            ys |= a.any(axis=(0, 2))
+            xs |= a.any(axis=(0, 1))
+        if ys.all() and xs.all():
+            return None
+        return np.flatnonzero(ys), np.flatnonzero(xs)
+    def _stats(self, vol):
+        """Normalization (offset, width) of a volume: whole, and two random sub-boxes."""
+        from ._normalize import input_sample, input_stats
+
+        cfg = self.cfg
+        card = {"normalization": {"method": cfg.normalization, "percentiles": list(cfg.percentiles),
+                                  "scale": cfg.scale}}
+        if cfg.normalization != "percentile":
+            return [input_stats(card)]
+        out = [input_stats(card, sample=input_sample(vol, n_sample=200_000))]
+        for _ in range(2):
+            box = []
+            for n in vol.shape:
+                m = max(1, int(round(n * self.rng.uniform(0.6, 1.0))))
+                a = int(self.rng.integers(0, n - m + 1))
+                box.append(slice(a, a + m))
+            out.append(input_stats(card, sample=input_sample(vol[tuple(box)], n_sample=200_000)))
+        return out
+
+    def _normalized(self, v, i):
+        from ._normalize import normalize_block
+
+        cfg, rng = self.cfg, self.rng
+        stats = self.stats[i][int(rng.integers(0, len(self.stats[i])))]
+        x = normalize_block(v, stats)
+        if cfg.intensity_jitter:
+            x = x * np.float32(np.exp(cfg.intensity_jitter * rng.standard_normal())) \
+                + np.float32(0.3 * cfg.intensity_jitter * rng.standard_normal())
+        return x
 
     def _window(self, n, p):
         if n <= p:
@@ -96,13 +179,23 @@ class _Sampler:
         c = (cfg.in_channels - 1) // 2
         xs, ys = [], []
         for _ in range(batch):
-            vol, lab = self.pairs[int(rng.choice(len(self.pairs), p=self.p))]
+            i = int(rng.choice(len(self.pairs), p=self.p))
+            vol, lab = self.pairs[i]
             nz, ny, nx = vol.shape
             across = int(rng.integers(0, 2))  # 0: xz planes (neighbours along y); 1: yz planes
             n_plane, n_other = (ny, nx) if across == 0 else (nx, ny)
-            j = int(rng.integers(0, n_plane))
+            sparse = self.planes[i]
+            if sparse is None or not len(sparse[across]):
+                j = int(rng.integers(0, n_plane))
+            else:  # sparse corrections: planes through annotated voxels only
+                j = int(sparse[across][int(rng.integers(0, len(sparse[across])))])
             z0, z1 = self._window(nz, cfg.patch)
-            o0, o1 = self._window(n_other, cfg.patch)
+            if sparse is not None and len(sparse[1 - across]) and n_other > cfg.patch:
+                anchor = int(sparse[1 - across][int(rng.integers(0, len(sparse[1 - across])))])
+                o0 = int(rng.integers(max(0, anchor - cfg.patch + 1), min(anchor, n_other - cfg.patch) + 1))
+                o1 = o0 + cfg.patch
+            else:
+                o0, o1 = self._window(n_other, cfg.patch)
             lo, hi = max(j - c, 0), min(j + c + 1, n_plane)
             if across == 0:
                 v = np.asarray(vol[z0:z1, lo:hi, o0:o1], dtype=np.float32)  # (z, planes, x)
@@ -118,7 +211,7 @@ class _Sampler:
                 v, lb = v[:, :, ::-1], lb[:, ::-1]
             if rng.random() < 0.5:
                 v = v[::-1]
-            xs.append(self._pad(v * (1 + cfg.intensity_jitter * rng.standard_normal()), 0.0))
+            xs.append(self._pad(self._normalized(v, i), 0.0))
             ys.append(self._pad(self.lut[np.asarray(lb)], -100))
         return np.stack(xs), np.stack(ys)
 
@@ -126,7 +219,8 @@ class _Sampler:
         cfg, rng = self.cfg, self.rng
         xs, ys = [], []
         for _ in range(batch):
-            vol, lab = self.pairs[int(rng.choice(len(self.pairs), p=self.p))]
+            i = int(rng.choice(len(self.pairs), p=self.p))
+            vol, lab = self.pairs[i]
             sl = tuple(slice(*self._window(n, cfg.patch)) for n in vol.shape)
             v = np.asarray(vol[sl], dtype=np.float32)
             lb = self.lut[np.asarray(lab[sl])]
@@ -135,7 +229,7 @@ class _Sampler:
                     v, lb = np.flip(v, ax), np.flip(lb, ax)
             if rng.random() < 0.5:
                 v, lb = v.transpose(0, 2, 1), lb.transpose(0, 2, 1)
-            xs.append(self._pad(v * (1 + cfg.intensity_jitter * rng.standard_normal()), 0.0)[None])
+            xs.append(self._pad(self._normalized(v, i), 0.0)[None])
             ys.append(self._pad(lb, -100))
         return np.stack(xs), np.stack(ys)
 
@@ -159,21 +253,26 @@ def _class_weights(pairs, cfg, lut):
     return w / w[counts > 0].mean() if (counts > 0).any() else np.ones_like(w)
 
 
-def train_unet(pairs, config=None, *, init=None, progress=None):
+def train_unet(pairs, config=None, *, init=None, progress=None, cancel=None):
     """Train the segmentation U-Net on (volume, labels) pairs.
 
     Parameters
     ----------
     pairs : sequence of (volume, labels)
-        ``(z, y, x)`` μ volumes (1/cm; NumPy or zarr, read patch by patch) and label volumes
-        of the same shape in `config.schema` values; :data:`UNLABELLED` (254) and other values
+        ``(z, y, x)`` reconstructed volumes (NumPy or zarr, read patch by patch; μ in 1/cm
+        for ``scale`` normalization, any units for ``percentile``) and label volumes of the
+        same shape in `config.schema` values; :data:`UNLABELLED` (254) and other values
         outside the schema are ignored by the loss (sparse corrections).
     config : TrainConfig, optional
     init : SegmentationModel, optional
         Start from these weights (fine-tuning on corrections) instead of a random
-        initialization; its architecture and classes are kept.
+        initialization; its architecture, classes and normalization are kept.
     progress : callable, optional
-        Receives one line of text every 50 steps.
+        Receives a :class:`TrainProgress` (``str()`` of it is a log line) every 50 steps
+        (every 10 when fine-tuning) and at the last step.
+    cancel : callable, optional
+        Called before every step without arguments; when it returns True training stops
+        with :class:`TrainingCancelled` (nothing is returned or written).
 
     Returns
     -------
@@ -181,6 +280,13 @@ def train_unet(pairs, config=None, *, init=None, progress=None):
         In ``eval()`` mode, on the CPU.
     history : pandas.DataFrame
         Step, loss and learning rate every 50 steps, and the wall time.
+
+    Raises
+    ------
+    ValueError
+        If `pairs` is empty or a volume and its labels differ in shape.
+    TrainingCancelled
+        If `cancel` returned True.
 
     Notes
     -----
@@ -216,26 +322,46 @@ def train_unet(pairs, config=None, *, init=None, progress=None):
         a = init.card["architecture"]
         cfg.ndim, cfg.in_channels, cfg.features = int(a["ndim"]), int(a["in_channels"]), tuple(a["features"])
         cfg.classes, cfg.schema = tuple(init.classes), dict(init.schema)
-        cfg.scale = init.scale
+        norm = init.card["normalization"]
+        cfg.normalization = norm.get("method", "scale")
+        if cfg.normalization == "percentile":
+            cfg.percentiles = tuple(float(p) for p in norm["percentiles"])
+        else:
+            cfg.scale = float(norm["scale"])
+        cfg.memory_format = init.card.get("inference", {}).get("memory_format", "contiguous")
     else:
         net = UNet(cfg.in_channels if cfg.ndim == 2 else 1, len(cfg.classes), cfg.features, ndim=cfg.ndim)
     if cfg.patch % net.multiple:
         raise ValueError(f"patch {cfg.patch} must be a multiple of {net.multiple}")
+    channels_last = cfg.ndim == 2 and cfg.memory_format == "channels_last"
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
     sampler = _Sampler(pairs, cfg, rng)
     weights = torch.tensor(_class_weights(pairs, cfg, sampler.lut), dtype=torch.float32)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.iterations,
-                                                pct_start=0.1 if init is None else 0.02)
+    pct = 0.1 if init is None else 0.02
+    if cfg.iterations * pct >= 2:
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.iterations, pct_start=pct)
+    else:  # too few steps for a warm-up phase: constant learning rate
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
     k = len(cfg.classes)
     rows, t0 = [], time.perf_counter()
     net.train()
+    every = 50 if init is None else 10
     for step in range(1, cfg.iterations + 1):
+        if cancel is not None and cancel():
+            net.eval()
+            raise TrainingCancelled(f"training cancelled at step {step - 1}/{cfg.iterations}")
         if cfg.ndim == 2:
             x, y = sampler.sample_2d(cfg.batch)
         else:
             x, y = sampler.sample_3d(cfg.cubes)
-        x = torch.from_numpy(x / np.float32(cfg.scale))
+        x = torch.from_numpy(x)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         y = torch.from_numpy(y)
+        if not (y >= 0).any():  # no annotated voxel in this batch (sparse labels): nothing to learn
+            continue
         logits = net(x)
         ce = F.cross_entropy(logits, y, weight=weights, ignore_index=-100)
         valid = (y >= 0).unsqueeze(1)
@@ -252,13 +378,12 @@ def train_unet(pairs, config=None, *, init=None, progress=None):
         opt.step()
         sched.step()
         out_of_time = cfg.time_limit_s is not None and time.perf_counter() - t0 > cfg.time_limit_s
-        if step % 50 == 0 or step == cfg.iterations or out_of_time:
+        if step % every == 0 or step == cfg.iterations or out_of_time:
             row = {"step": step, "loss": float(loss.detach()), "ce": float(ce.detach()), "lr": float(sched.get_last_lr()[0]),
                    "seconds": time.perf_counter() - t0}
             rows.append(row)
             if progress:
-                progress(f"step {step}/{cfg.iterations}: loss {row['loss']:.4f} (ce {row['ce']:.4f}), "
-                         f"{row['seconds']:.0f} s")
+                progress(TrainProgress(step, cfg.iterations, row["loss"], row["seconds"], row["ce"]))
         if out_of_time:
             break
     net.eval()

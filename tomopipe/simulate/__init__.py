@@ -7,6 +7,9 @@
 - :mod:`._forward`: parallel-beam projection of voxel volumes (tomopy's geometry, as
   :func:`tomopipe.recon`), Fresnel propagation, detector model, streaming DXchange output.
 - :mod:`._analytic`: exact line integrals of ellipsoids (test ground truth).
+- :mod:`._phantom`: a second, independently written cell phantom (superellipsoid particles,
+  Boolean pores, disc cracks, xraydb materials) for testing segmentation on microstructures
+  the CuS simulator does not make.
 - :mod:`._insitu`: a whole series on disk (``tomopipe simulate insitu``).
 
 Units: lengths in µm unless a name says otherwise (``_cm``, ``_mm``), energies in keV, angles
@@ -34,6 +37,7 @@ from ._cell import (
 )
 from ._forward import fresnel_propagate, project_volume, simulate_scan, write_scan
 from ._insitu import InsituSeries, label_volumes_to_mu, simulate_insitu
+from ._phantom import PHANTOM_MATERIALS, PhantomParams, generate_phantom, phantom_mu, scan_phantom
 from ._materials import (
     MATERIALS,
     Material,
@@ -55,4 +59,5 @@ __all__ = [
     "InsituSeries", "simulate_insitu", "label_volumes_to_mu",
     "Material", "MATERIALS", "PhaseProperties", "get_material", "attenuation",
     "refractive_decrement", "absorption_index", "delta_beta_ratio", "phase_properties",
+    "PhantomParams", "PHANTOM_MATERIALS", "generate_phantom", "phantom_mu", "scan_phantom",
 ]

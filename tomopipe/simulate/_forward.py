@@ -350,9 +350,18 @@ def _frames(expected_frame, n, shape, rng, **kwargs):
     return out
 
 
+def _blur(frames, psf_sigma_px):
+    """Detector point-spread function: a Gaussian of σ pixels over (row, col) of each frame."""
+    if not psf_sigma_px:
+        return frames
+    from scipy.ndimage import gaussian_filter
+
+    return gaussian_filter(frames, sigma=(0.0, psf_sigma_px, psf_sigma_px), mode="nearest")
+
+
 def _projection_block(index, *, vols, theta, n_angles, center, n_cols, pixel_size_um,
                       energy_keV, distance_mm, beam, column_gain, hot, flat_drift, dark_level,
-                      poisson, seed):
+                      poisson, seed, psf_sigma_px=0.0, zingers=0.0):
     index = np.asarray(index)
     if index.size == 0:
         return np.zeros((0,) + beam.shape, dtype=np.uint16)
@@ -371,11 +380,19 @@ def _projection_block(index, *, vols, theta, n_angles, center, n_cols, pixel_siz
         del phase
     else:
         intensity = np.exp(-mu_t, out=mu_t)
+    intensity = _blur(intensity, psf_sigma_px)
     gain = _drift_gain(index, n_angles, flat_drift)
     incident = beam if column_gain is None else beam * column_gain[None, :]
     rng = np.random.default_rng([seed, 1, int(index[0])])
-    return _frames(lambda i: incident * (gain[i] * intensity[i].astype(np.float64)), index.size,
-                   beam.shape, rng, dark_level=dark_level, poisson=poisson, hot=hot)
+    out = _frames(lambda i: incident * (gain[i] * intensity[i].astype(np.float64)), index.size,
+                  beam.shape, rng, dark_level=dark_level, poisson=poisson, hot=hot)
+    if zingers:
+        # zingers: single pixels hit by scattered or cosmic photons in one frame only
+        zrng = np.random.default_rng([seed, 4, int(index[0])])
+        hits = zrng.random(out.shape) < zingers
+        level = out.astype(np.float64) + zrng.uniform(1.0, 3.0, out.shape) * beam.max()
+        out[hits] = np.clip(level[hits], 0, 65535).astype(np.uint16)
+    return out
 
 
 def _flat_block(index, *, flat_index, n_angles, beam, hot, flat_drift, dark_level, poisson, seed):
@@ -410,13 +427,15 @@ def _lazy_frames(func, n, block, frame_shape, name, **kwargs):
 def simulate_scan(mu, delta=None, *, theta, pixel_size_um, energy_keV, distance_mm=0.0,
                   photons=1e4, n_flats=20, flat_series=2, flat_drift=0.02, n_darks=10,
                   dark_level=100.0, beam_profile=True, stripes=0.0, hot_pixels=0, center=None,
-                  n_cols=None, poisson=True, seed=0, chunk_angles=16, projector_angles=None):
+                  n_cols=None, poisson=True, seed=0, chunk_angles=16, projector_angles=None,
+                  psf_sigma_px=0.0, zingers=0.0):
     """Simulate the raw counts of a parallel-beam CT scan of a phantom, lazily.
 
     Line integrals of μ (and δ) by :func:`project_volume`, optional near-field propagation
     by :func:`fresnel_propagate`, then a detector model: incident counts with a beam profile
-    and a linear intensity drift over the scan, Poisson noise, a dark current, optional
-    column gain errors (stripes) and hot pixels, uint16 saturation. Nothing is computed here:
+    and a linear intensity drift over the scan, an optional Gaussian point-spread function,
+    Poisson noise, a dark current, optional column gain errors (stripes), hot pixels and
+    zingers, uint16 saturation. Nothing is computed here:
     the returned dask arrays compute blocks of angles on demand, so a phantom of 1024³
     voxels never needs the whole projection stack in memory (stream them to disk with
     :func:`write_scan`).
@@ -481,6 +500,14 @@ def simulate_scan(mu, delta=None, *, theta, pixel_size_um, energy_keV, distance_
         these angles share, so more is faster; their line integrals (float32, twice with
         propagation) are held in memory while their chunks are computed. Default: as many
         as fit in 512 MiB.
+    psf_sigma_px : float, keyword-only
+        Detector point-spread function (scintillator and optics blur): σ in pixels of a
+        Gaussian applied to the intensity of each projection before counting (not to the
+        flats, which are uniform on that scale). 0 (default): none.
+    zingers : float, keyword-only
+        Probability per pixel and projection of a zinger (a pixel hit once by a scattered
+        or cosmic photon burst: + 1–3 × the brightest incident counts in that frame only);
+        unremoved zingers give streaks in the slices. 0 (default): none.
 
     Returns
     -------
@@ -516,7 +543,8 @@ def simulate_scan(mu, delta=None, *, theta, pixel_size_um, energy_keV, distance_
     :math:`|ψ_0|^2 = e^{−∫μ dt}` without propagation (Beer–Lambert); a flat is the same with
     :math:`|ψ_z|^2 = 1`, :math:`g_c = 1` and :math:`p` its `flat_index`. Scattered photons
     are assumed to miss the detector (μ is the total attenuation), the beam is
-    monochromatic, and the detector's point-spread function is not modelled.
+    monochromatic; the point-spread function (`psf_sigma_px`), when given, blurs
+    :math:`|ψ_z|^2` before counting.
 
     References
     ----------
@@ -558,6 +586,11 @@ def simulate_scan(mu, delta=None, *, theta, pixel_size_um, energy_keV, distance_
         raise ValueError(f"dark_level must be a finite number >= 0, got {dark_level!r}")
     if not (np.isfinite(stripes) and 0 <= stripes < 0.2):
         raise ValueError(f"stripes must be a relative gain error in [0, 0.2), got {stripes!r}")
+    psf_sigma_px, zingers = float(psf_sigma_px), float(zingers)
+    if not (np.isfinite(psf_sigma_px) and psf_sigma_px >= 0):
+        raise ValueError(f"psf_sigma_px must be a finite number >= 0, got {psf_sigma_px!r}")
+    if not (np.isfinite(zingers) and 0 <= zingers < 0.01):
+        raise ValueError(f"zingers must be a probability per pixel in [0, 0.01), got {zingers!r}")
     n_cols = n_x if n_cols is None else int(n_cols)
     if n_cols < 1:
         raise ValueError(f"n_cols must be a positive integer, got {n_cols!r}")
@@ -596,7 +629,7 @@ def simulate_scan(mu, delta=None, *, theta, pixel_size_um, energy_keV, distance_
         vols=vols, theta=theta, n_angles=n_angles, center=center, n_cols=n_cols,
         pixel_size_um=pixel_size_um, energy_keV=energy_keV, distance_mm=distance_mm, beam=beam,
         column_gain=column_gain, hot=hot, flat_drift=flat_drift, dark_level=dark_level,
-        poisson=bool(poisson), seed=int(seed),
+        poisson=bool(poisson), seed=int(seed), psf_sigma_px=psf_sigma_px, zingers=zingers,
     )
     if group != chunk_angles:
         projections = projections.rechunk((chunk_angles, n_z, n_cols))
