@@ -111,10 +111,10 @@ class _Setup:
         # see wrap.
         reach = n_out if circle else int(np.ceil(n_out * np.sqrt(2.0)))
         self.n_win = n_win = scipy.fft.next_fast_len(reach + 16)
-        h = fbp_filter(filter_name, self.n_pad, filter_par)[: self.n_pad // 2 + 1]
-        h[-1] = 0.0  # Nyquist bin has no Hermitian partner: drop it
-        self.filter = h
-        self.rfreq = np.arange(self.n_pad // 2 + 1) / self.n_pad
+        h = fbp_filter(filter_name, self.n_pad, filter_par)
+        h[self.n_pad // 2] = 0.0  # Nyquist bin has no Hermitian partner: drop it
+        self.filter = h  # FFT order, real and even
+        self.freq = np.fft.fftfreq(self.n_pad)
         fwin = np.fft.fftfreq(n_win)
         w = angle_weights(theta) / n_win
         cos_t, sin_t = np.cos(theta), np.sin(theta)
@@ -157,13 +157,14 @@ class _Setup:
         self._lock = threading.Lock()
 
     def row_filter(self, center):
-        """Filter × axis shift for one row, on the ``rfft`` grid (complex64).
+        """Filter × axis shift for rows with this centre, in FFT order (complex64).
 
         Detector sample ``i`` sits at ``s = i − center``; the phase moves sample ``center``
         to index 0 (exact for any fractional centre: band-limited interpolation), so the
-        window is always ``[0, n_win/2)`` and ``[n_pad − n_win/2, n_pad)``.
+        window is always ``[0, n_win/2)`` and ``[n_pad − n_win/2, n_pad)``. The product is
+        Hermitian, so two real rows packed as ``a + i·b`` stay separable.
         """
-        g = self.filter * np.exp(2j * np.pi * self.rfreq * center)
+        g = self.filter * np.exp(2j * np.pi * self.freq * center)
         return g.astype(np.complex64)
 
     def plan_options(self, nthreads=1):
@@ -221,11 +222,20 @@ class _Setup:
 
 
 def _even_fast_len(n):
-    """Smallest even FFT-friendly length ``>= n``."""
-    n = scipy.fft.next_fast_len(n)
-    while n % 2:
-        n = scipy.fft.next_fast_len(n + 1)
-    return n
+    """Smallest even length ``>= n`` with no prime factor above 5.
+
+    For the 2-D FFT of the spreading grid these are faster than SciPy's other fast lengths
+    (factors 7 and 11), e.g. 2400² takes 8 % less time than 2376².
+    """
+    n = max(2, int(n))
+    while True:
+        m = n
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        if m == 1 and n % 2 == 0:
+            return n
+        n += 1
 
 
 def _spread_options(eps, upsampfac, nthreads):
@@ -304,9 +314,14 @@ class _Steps:
 
 
 def _pairs(setup, sino, centers, scale, out, pairs, threads, steps=None):
-    """Reconstruct the row pairs ``(a, b)`` (``b`` None for a lone row) into `out`."""
+    """Reconstruct the row pairs ``(a, b)`` (``b`` None for a lone row) into `out`.
+
+    `pairs` is an iterable that may be shared with other workers (each takes the next pair
+    when it is free, so a worker that gets less CPU on a busy machine takes fewer pairs).
+    """
     n_pad, n_win, n_cols = setup.n_pad, setup.n_win, setup.n_cols
     n_pos, n_neg = (n_win + 1) // 2, n_win // 2  # window: s = 0 … n_pos-1 and -n_neg … -1
+    pad = np.empty((setup.n_angles, n_pad), dtype=np.complex64)
     win = np.empty((setup.n_angles, n_win), dtype=np.complex64)
     strengths = np.empty(win.size, dtype=np.complex64)
     grids = [np.empty((setup.nf, setup.nf), dtype=np.complex64) for _ in range(threads)]
@@ -321,26 +336,32 @@ def _pairs(setup, sino, centers, scale, out, pairs, threads, steps=None):
 
     with setup.spreaders(threads) as plans:
         for a, b in pairs:
-            for part, r in ((win.real, a), (win.imag, b)):
-                if r is None:
-                    part[...] = 0.0
-                    continue
-                row = np.asarray(sino[r], dtype=np.float32)
-                lap("read")
-                spec = scipy.fft.rfft(row, n=n_pad, axis=-1, workers=threads)
-                lap("rfft")
-                spec *= setup.row_filter(centers[r])
-                lap("filter")
-                filt = scipy.fft.irfft(spec, n=n_pad, axis=-1, workers=threads, overwrite_x=True)
-                del spec
-                lap("irfft")
-                part[:, :n_pos] = filt[:, :n_pos]
-                part[:, n_pos:] = filt[:, n_pad - n_neg:]
-                del filt
-                lap("window")
-            scipy.fft.fft(win, axis=-1, workers=threads, overwrite_x=True)
+            # rows a and b packed as a + i·b, zero-padded, filtered and shifted (a common
+            # Hermitian factor keeps them apart), transformed back in place
+            pad[:, :n_cols].real = sino[a]
+            pad[:, :n_cols].imag = 0.0 if b is None else sino[b]
+            pad[:, n_cols:] = 0.0
+            lap("pack")
+            pad = scipy.fft.fft(pad, axis=-1, workers=threads, overwrite_x=True)  # in place
+            lap("fft")
+            if b is None or centers[a] == centers[b]:
+                pad *= setup.row_filter(centers[a])
+            else:  # different centres: separate the two spectra, shift each, repack
+                mirror = np.conj(pad[:, (-np.arange(n_pad)) % n_pad])
+                spec_b = (pad - mirror) * np.complex64(-0.5j)
+                pad += mirror
+                pad *= np.complex64(0.5) * setup.row_filter(centers[a])
+                pad += (1j * setup.row_filter(centers[b])).astype(np.complex64) * spec_b
+                del mirror, spec_b
+            lap("filter")
+            pad = scipy.fft.ifft(pad, axis=-1, workers=threads, overwrite_x=True)
+            lap("ifft")
+            win[:, :n_pos] = pad[:, :n_pos]
+            win[:, n_pos:] = pad[:, n_pad - n_neg:]
+            lap("window")
+            spec = scipy.fft.fft(win, axis=-1, workers=threads, overwrite_x=True)  # in place
             lap("fft_win")
-            np.take(win.reshape(-1), setup.order, out=strengths)
+            np.take(spec.reshape(-1), setup.order, out=strengths)
             strengths *= setup.common
             lap("weights")
             if pool is None:
@@ -376,12 +397,28 @@ def _reconstruct(sino, theta, centers, n_out, filter_name, filter_par, *, eps, n
     if workers == 1:
         _pairs(setup, sino, centers, scale, out, pairs, inner, steps)
     else:
+        queue = _Shared(pairs)
         with ThreadPoolExecutor(workers) as ex:
-            jobs = [ex.submit(_pairs, setup, sino, centers, scale, out, pairs[k::workers], inner)
-                    for k in range(workers)]
+            jobs = [ex.submit(_pairs, setup, sino, centers, scale, out, queue, inner)
+                    for _ in range(workers)]
             for j in jobs:
                 j.result()
     return out
+
+
+class _Shared:
+    """An iterator that several threads can draw from."""
+
+    def __init__(self, items):
+        self._it = iter(items)
+        self._lock = threading.Lock()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        with self._lock:
+            return next(self._it)
 
 
 def recon(
