@@ -45,6 +45,8 @@ _ALGORITHMS = ("gridrec", "fbp")
 _UPSAMPFAC = 1.15
 #: Zero padding of a detector row before the ramp filter: ``n_pad >= _PAD_FACTOR · n_cols``.
 _PAD_FACTOR = 1.5
+#: Bytes of one block of padded rows (the row transforms run block by block).
+_ROW_BLOCK_BYTES = 2 * 2**20
 #: Geometries (angles, sizes, filter, accuracy) kept with their plans.
 _CACHE_SIZE = 2
 
@@ -321,7 +323,11 @@ def _pairs(setup, sino, centers, scale, out, pairs, threads, steps=None):
     """
     n_pad, n_win, n_cols = setup.n_pad, setup.n_win, setup.n_cols
     n_pos, n_neg = (n_win + 1) // 2, n_win // 2  # window: s = 0 … n_pos-1 and -n_neg … -1
-    pad = np.empty((setup.n_angles, n_pad), dtype=np.complex64)
+    # the rows' transforms run on blocks of angles, so that the padded block stays in cache
+    # through packing, FFT, filter, inverse FFT and windowing (and two workers do not
+    # compete for memory bandwidth with whole padded sinograms)
+    step = max(8, _ROW_BLOCK_BYTES // (n_pad * 8))
+    pad_block = np.empty((min(step, setup.n_angles), n_pad), dtype=np.complex64)
     win = np.empty((setup.n_angles, n_win), dtype=np.complex64)
     strengths = np.empty(win.size, dtype=np.complex64)
     grids = [np.empty((setup.nf, setup.nf), dtype=np.complex64) for _ in range(threads)]
@@ -336,31 +342,45 @@ def _pairs(setup, sino, centers, scale, out, pairs, threads, steps=None):
 
     with setup.spreaders(threads) as plans:
         for a, b in pairs:
-            # rows a and b packed as a + i·b, zero-padded, filtered and shifted (a common
-            # Hermitian factor keeps them apart), transformed back in place
-            pad[:, :n_cols].real = sino[a]
-            pad[:, :n_cols].imag = 0.0 if b is None else sino[b]
-            pad[:, n_cols:] = 0.0
-            lap("pack")
-            pad = scipy.fft.fft(pad, axis=-1, workers=threads, overwrite_x=True)  # in place
-            lap("fft")
             if b is None or centers[a] == centers[b]:
-                pad *= setup.row_filter(centers[a])
-            else:  # different centres: separate the two spectra, shift each, repack
-                mirror = np.conj(pad[:, (-np.arange(n_pad)) % n_pad])
-                spec_b = (pad - mirror) * np.complex64(-0.5j)
-                pad += mirror
-                pad *= np.complex64(0.5) * setup.row_filter(centers[a])
-                pad += (1j * setup.row_filter(centers[b])).astype(np.complex64) * spec_b
-                del mirror, spec_b
-            lap("filter")
-            pad = scipy.fft.ifft(pad, axis=-1, workers=threads, overwrite_x=True)
-            lap("ifft")
-            win[:, :n_pos] = pad[:, :n_pos]
-            win[:, n_pos:] = pad[:, n_pad - n_neg:]
-            lap("window")
-            spec = scipy.fft.fft(win, axis=-1, workers=threads, overwrite_x=True)  # in place
-            lap("fft_win")
+                g_a, g_b = setup.row_filter(centers[a]), None
+            else:  # different centres: the spectra A, B of the two rows are shifted apart
+                g_a = np.complex64(0.5) * setup.row_filter(centers[a])
+                g_b = np.complex64(0.5) * setup.row_filter(centers[b])
+            for i0 in range(0, setup.n_angles, step):
+                i1 = min(setup.n_angles, i0 + step)
+                # rows a and b packed as a + i·b, zero-padded, filtered and shifted (a common
+                # Hermitian factor keeps them apart), transformed back in place
+                pad = pad_block[: i1 - i0]
+                pad[:, :n_cols].real = sino[a][i0:i1]
+                pad[:, :n_cols].imag = 0.0 if b is None else sino[b][i0:i1]
+                pad[:, n_cols:] = 0.0
+                lap("pack")
+                pad = scipy.fft.fft(pad, axis=-1, workers=threads, overwrite_x=True)
+                lap("fft")
+                if g_b is None:
+                    pad *= g_a
+                else:  # Z = A + iB, conj(Z(-f)) = A - iB: Z·G = (A + iB) mixes; use
+                    # (Z + conj Z(-f))·G_a/2 + (Z − conj Z(-f))·G_b/2 = A·G_a + iB·G_b
+                    mirror = np.conj(pad[:, (-np.arange(n_pad)) % n_pad])
+                    spec_b = pad - mirror
+                    pad += mirror
+                    pad *= g_a
+                    spec_b *= g_b
+                    pad += spec_b
+                    del mirror, spec_b
+                lap("filter")
+                pad = scipy.fft.ifft(pad, axis=-1, workers=threads, overwrite_x=True)
+                lap("ifft")
+                w = win[i0:i1]
+                w[:, :n_pos] = pad[:, :n_pos]
+                w[:, n_pos:] = pad[:, n_pad - n_neg:]
+                lap("window")
+                res = scipy.fft.fft(w, axis=-1, workers=threads, overwrite_x=True)
+                if not np.shares_memory(res, w):
+                    w[...] = res
+                lap("fft_win")
+            spec = win
             np.take(spec.reshape(-1), setup.order, out=strengths)
             strengths *= setup.common
             lap("weights")
