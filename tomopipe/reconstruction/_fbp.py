@@ -1,20 +1,23 @@
 """Filtered back-projection through the Fourier-slice theorem, with finufft as gridder.
 
-Work per pair of slices (two real slices share one complex transform, gridrec's trick):
+Work per pair of slices (two real slices share one complex transform, gridrec's trick),
+on blocks of angles that stay in cache:
 
-1. ``rfft`` of each detector row, zero-padded to ``n_pad`` columns;
+1. the two detector rows packed as ``row_a + i·row_b``, zero-padded to ``n_pad`` columns
+   (≥ 1.5 × the width), FFT;
 2. multiply by the filter and by the phase that moves the rotation axis to ``s = 0``;
-3. ``irfft``, keep the ``n_win`` samples ``|s| < n_win/2`` that the image reads, packed as
-   ``row_a + i·row_b``;
-4. FFT of length ``n_win``, multiply by the angle weights, the image-grid offset and the
-   pixel-mean factor;
-5. type-1 NUFFT (finufft) of the polar samples onto the ``N × N`` image.
+3. inverse FFT, keep the ``n_win`` samples ``|s| < n_win/2`` that the image reads, FFT of
+   length ``n_win``;
+4. multiply by the angle weights, the image-grid offset and the pixel-mean factor;
+5. type-1 NUFFT of the polar samples onto the ``N × N`` image: finufft spreads them onto a
+   grid about 1.15 N wide (points in tile order), SciPy transforms it, and the modes are
+   divided by the kernel's Fourier transform (deapodization).
 
 Everything that depends only on the geometry — filter, weights, the polar points and the
 finufft plans with their sorted points — is built once and cached, so that the chunks of a
 volume (and repeated calls) reuse it. The pairs of a call run on ``nthreads`` worker threads,
 each with its own single-threaded plan, so a slice's result does not depend on the number
-of threads or on how rows are chunked.
+of threads or on how rows are chunked (given the same pairing of rows).
 """
 
 from __future__ import annotations
