@@ -25,8 +25,13 @@ def recon_dask(tomo, theta, center=None, *, rows_per_chunk=8, nthreads=1, **kwar
     center : float or (n_rows,) array_like, optional
         Rotation axis (tomopy's convention, see :func:`tomopipe.recon`).
     rows_per_chunk : int
-        Detector rows (output slices) per task; RAM per task is about
-        ``rows_per_chunk · n_angles · n_cols · 12`` bytes plus the output slab.
+        Detector rows (output slices) per task. Even numbers waste nothing (slices are
+        reconstructed two at a time; an odd chunk pays a full transform for its last row).
+        RAM per task: the input slab ``rows_per_chunk · n_angles · n_cols · 4`` bytes, the
+        output slab ``rows_per_chunk · N² · 4`` bytes and, per thread, about
+        ``n_angles · (16 N + 12 n_cols) + 11 N²`` bytes of work arrays; the geometry's
+        filter, weights, sorted points and plans (about ``n_angles · N · 40`` bytes) are
+        built once and shared by all tasks.
     nthreads : int
         Threads inside each task (finufft and FFTs); 1 lets dask's workers use the cores.
     **kwargs

@@ -1,6 +1,33 @@
-"""Filtered back-projection through the Fourier-slice theorem, with finufft as gridder."""
+"""Filtered back-projection through the Fourier-slice theorem, with finufft as gridder.
+
+Work per pair of slices (two real slices share one complex transform, gridrec's trick),
+on blocks of angles that stay in cache:
+
+1. the two detector rows packed as ``row_a + i·row_b``, zero-padded to ``n_pad`` columns
+   (≥ 1.5 × the width), FFT;
+2. multiply by the filter and by the phase that moves the rotation axis to ``s = 0``;
+3. inverse FFT, keep the ``n_win`` samples ``|s| < n_win/2`` that the image reads, FFT of
+   length ``n_win``;
+4. multiply by the angle weights, the image-grid offset and the pixel-mean factor;
+5. type-1 NUFFT of the polar samples onto the ``N × N`` image: finufft spreads them onto a
+   grid about 1.15 N wide (points in tile order), SciPy transforms it, and the modes are
+   divided by the kernel's Fourier transform (deapodization).
+
+Everything that depends only on the geometry — filter, weights, the polar points and the
+finufft plans with their sorted points — is built once and cached, so that the chunks of a
+volume (and repeated calls) reuse it. The pairs of a call run on ``nthreads`` worker threads,
+each with its own single-threaded plan, so a slice's result does not depend on the number
+of threads or on how rows are chunked (given the same pairing of rows).
+"""
 
 from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 import scipy.fft
@@ -12,8 +39,19 @@ from ._filters import FILTER_NAMES, fbp_filter
 __all__ = ["recon", "angle_weights"]
 
 _ALGORITHMS = ("gridrec", "fbp")
-#: Bytes of complex64 strengths handled per finufft execution (bounds the kernel's RAM).
-_BATCH_BYTES = 768 * 2**20
+
+#: Oversampling of the spreading grid (finufft's ``upsampfac``) for ``eps >= 1e-4``: the
+#: grid is 1.15 N wide. Spreading costs about the same for kernels of 5–8 points, so the
+#: smallest grid finufft supports is the fastest (``benchmarks/bench_recon.py --sweep``).
+#: Below ``eps = 1e-4`` single precision needs a wider grid (finufft caps the kernel at 8
+#: points there), so 1.5 is used.
+_UPSAMPFAC = 1.15
+#: Zero padding of a detector row before the ramp filter: ``n_pad >= _PAD_FACTOR · n_cols``.
+_PAD_FACTOR = 1.5
+#: Bytes of one block of padded rows (the row transforms run block by block).
+_ROW_BLOCK_BYTES = 2 * 2**20
+#: Geometries (angles, sizes, filter, accuracy) kept with their plans.
+_CACHE_SIZE = 2
 
 
 def angle_weights(theta):
@@ -46,15 +84,364 @@ def angle_weights(theta):
     return w
 
 
-def _packed_rows(block, pairs, n_pad):
-    """Zero-padded complex rows ``block[2p] + i·block[2p+1]`` for the pair indices `pairs`."""
-    k, n_angles, n_cols = block.shape
-    out = np.zeros((len(pairs), n_angles, n_pad), dtype=np.complex64)
-    for j, p in enumerate(pairs):
-        out[j].real[:, :n_cols] = block[2 * p]
-        if 2 * p + 1 < k:
-            out[j].imag[:, :n_cols] = block[2 * p + 1]
+def _upsampfac(eps):
+    """Grid oversampling for accuracy `eps` (see :data:`_UPSAMPFAC`)."""
+    return _UPSAMPFAC if eps >= 1e-4 else 1.5
+
+
+def _pad_length(n_cols, pad_factor):
+    """Even FFT-friendly length ``>= pad_factor · n_cols`` (at least 64)."""
+    n = max(64, int(np.ceil(pad_factor * n_cols)))
+    n = scipy.fft.next_fast_len(n, real=True)
+    while n % 2:
+        n = scipy.fft.next_fast_len(n + 1, real=True)
+    return n
+
+
+class _Setup:
+    """What a reconstruction needs besides the data, for one geometry; holds a pool of plans.
+
+    Attributes are read by ``benchmarks/bench_recon.py`` for its per-step profile.
+    """
+
+    def __init__(self, theta, n_cols, n_out, filter_name, filter_par, eps, pixel_average,
+                 circle, upsampfac=_UPSAMPFAC, pad_factor=_PAD_FACTOR, tile_order=True):
+        self.n_angles = theta.size
+        self.n_cols, self.n_out = n_cols, n_out
+        self.eps, self.upsampfac = max(float(eps), 1e-6), float(upsampfac)
+        self.n_pad = _pad_length(n_cols, pad_factor)
+        # window of the filtered projection that the back-projection reads: the detector
+        # coordinates |s| < N/2 of the inscribed circle (circle=True) or |s| < N/sqrt(2) of
+        # the whole square, plus a margin; periodic beyond it, so pixels outside that region
+        # see wrap.
+        reach = n_out if circle else int(np.ceil(n_out * np.sqrt(2.0)))
+        self.n_win = n_win = scipy.fft.next_fast_len(reach + 16)
+        h = fbp_filter(filter_name, self.n_pad, filter_par)
+        h[self.n_pad // 2] = 0.0  # Nyquist bin has no Hermitian partner: drop it
+        self.filter = h  # FFT order, real and even
+        self.freq = np.fft.fftfreq(self.n_pad)
+        fwin = np.fft.fftfreq(n_win)
+        w = angle_weights(theta) / n_win
+        cos_t, sin_t = np.cos(theta), np.sin(theta)
+        # tomopy's image grid: pixel (r, q) at x = q - N//2, y = (N-1)//2 - r; with the
+        # modes (m_y, m_x) = (r, q) - N//2 that is x = m_x, y = -m_y + dy
+        dy = -1.0 if n_out % 2 == 0 else 0.0
+        # common (angle, freq) factor: quadrature, the grid offset, and the pixel mean
+        common = w[:, None] * np.exp(2j * np.pi * fwin[None, :] * dy * sin_t[:, None])
+        if pixel_average:
+            # value of a pixel = mean of the band-limited image over the pixel's square
+            common *= (np.sinc(fwin[None, :] * cos_t[:, None])
+                       * np.sinc(fwin[None, :] * sin_t[:, None]))
+        if n_win % 2 == 0:
+            common[:, n_win // 2] = 0.0  # unpaired Nyquist bin would mix the two packed slices
+        self.common = common.astype(np.complex64)
+        # tomopy's orientation: image rows run against y; s = x cos θ + y sin θ
+        kx = (2 * np.pi * fwin[None, :] * cos_t[:, None]).ravel()
+        ky = (-2 * np.pi * fwin[None, :] * sin_t[:, None]).ravel()
+        # type-1 NUFFT = finufft's spreading onto an (nf, nf) grid + FFT + deapodization
+        self.nf = nf = _even_fast_len(int(np.ceil(self.upsampfac * n_out)))
+        # the polar points in the order of 16 × 16 tiles of that grid: spreading then
+        # writes to one small region at a time (about a fifth faster than angle by angle,
+        # after paying for the gather of the strengths into this order)
+        n_tiles = -(-nf // 16)
+        if tile_order:
+            ty = ((ky / (2 * np.pi) + 0.5) * (nf / 16)).astype(np.int64)
+            tx = ((kx / (2 * np.pi) + 0.5) * (nf / 16)).astype(np.int64)
+            key = ty * n_tiles + tx  # row-major tile index
+            if n_tiles * n_tiles <= 2**16:
+                key = key.astype(np.uint16)  # stable sort of 16-bit keys is a radix sort
+            self.order = np.argsort(key, kind="stable").astype(np.intp)
+        else:
+            self.order = np.arange(kx.size, dtype=np.intp)
+        self.kx = kx[self.order].astype(np.float32)
+        self.ky = ky[self.order].astype(np.float32)
+        self.common = self.common.ravel()[self.order]
+        d = _deapodization(n_out, self.nf, self.eps, self.upsampfac).astype(np.float32)
+        self.deapod = np.multiply.outer(d, d)
+        self._free = {}  # finufft threads -> idle plans
+        self._lock = threading.Lock()
+
+    def row_filter(self, center):
+        """Filter × axis shift for rows with this centre, in FFT order (complex64).
+
+        Detector sample ``i`` sits at ``s = i − center``; the phase moves sample ``center``
+        to index 0 (exact for any fractional centre: band-limited interpolation), so the
+        window is always ``[0, n_win/2)`` and ``[n_pad − n_win/2, n_pad)``. The product is
+        Hermitian, so two real rows packed as ``a + i·b`` stay separable.
+        """
+        g = self.filter * np.exp(2j * np.pi * self.freq * center)
+        return g.astype(np.complex64)
+
+    def plan_options(self, nthreads=1):
+        """Keyword arguments of a finufft spreading plan."""
+        return _spread_options(self.eps, self.upsampfac, nthreads)
+
+    @contextmanager
+    def spreaders(self, nthreads):
+        """Borrow `nthreads` single-threaded finufft spreading plans (points set).
+
+        Plan ``k`` holds the ``k``-th contiguous part of the (tile-ordered) points, so
+        the parts can be spread on separate threads into separate grids and summed:
+        the same result on every run, unlike finufft's multi-threaded spreading.
+        """
+        import finufft  # imported here: import is slow
+
+        with self._lock:
+            free = self._free.setdefault(nthreads, [])
+            plans = free.pop() if free else None
+        if plans is None:
+            plans = []
+            for k0, k1 in self.parts(nthreads):
+                p = finufft.Plan(1, (self.nf, self.nf), **self.plan_options(1))
+                p.setpts(self.ky[k0:k1], self.kx[k0:k1])  # first coordinate -> axis 0 (y)
+                plans.append(p)
+        try:
+            yield plans
+        finally:
+            with self._lock:
+                self._free[nthreads].append(plans)
+
+    def parts(self, n):
+        """``n`` contiguous ``(start, stop)`` ranges covering the points."""
+        edges = np.linspace(0, self.kx.size, n + 1).astype(int)
+        return list(zip(edges[:-1], edges[1:]))
+
+    def image(self, grid, out_a, out_b, threads, deapod, steps=None):
+        """Image of the spread `grid` (overwritten): FFT, then the modes times `deapod`.
+
+        Mode ``k = -N//2 … (N-1)//2`` sits at grid index ``k mod nf``; the real part goes
+        to `out_a`, the imaginary part to `out_b` (None: dropped). `deapod` is
+        :attr:`deapod`, possibly times a unit scale.
+        """
+        g = scipy.fft.ifft2(grid, norm="forward", workers=threads, overwrite_x=True)
+        if steps is not None:
+            steps.lap("fft2")
+        n, nf, h = self.n_out, self.nf, self.n_out // 2
+        blocks = ((slice(0, h), slice(nf - h, nf)), (slice(h, n), slice(0, n - h)))
+        for dst, part in ((out_a, g.real), (out_b, g.imag)):
+            if dst is None:
+                continue
+            for rd, rs in blocks:
+                for cd, cs in blocks:
+                    np.multiply(part[rs, cs], deapod[rd, cd], out=dst[rd, cd])
+
+
+def _even_fast_len(n):
+    """Smallest even length ``>= n`` with no prime factor above 5.
+
+    For the 2-D FFT of the spreading grid these are faster than SciPy's other fast lengths
+    (factors 7 and 11), e.g. 2400² takes 8 % less time than 2376².
+    """
+    n = max(2, int(n))
+    while True:
+        m = n
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        if m == 1 and n % 2 == 0:
+            return n
+        n += 1
+
+
+def _spread_options(eps, upsampfac, nthreads):
+    return {"n_trans": 1, "eps": eps, "isign": 1, "dtype": "complex64",
+            "upsampfac": upsampfac, "nthreads": int(nthreads), "spreadinterponly": 1}
+
+
+def _deapodization(n_out, nf, eps, upsampfac, sub=16):
+    """``1 / Φ(k)`` for the modes ``k = -N//2 … (N-1)//2`` of an (nf, nf) spreading grid.
+
+    Φ is the Fourier transform of finufft's spreading kernel (the one its plans for `eps`
+    and `upsampfac` use), read off by spreading unit points at `sub` sub-grid offsets and
+    integrated by the trapezoid rule, times the phase ``(−1)^k`` of the grid's centre
+    ``nf/2``, where finufft puts the origin.
+    """
+    import finufft
+
+    m = 64  # any grid wider than the kernel: its shape depends on eps and upsampfac only
+    p = finufft.Plan(1, (m, m), **{**_spread_options(eps, upsampfac, 1), "n_trans": sub})
+    off = np.arange(sub) / sub
+    p.setpts((-2 * np.pi * off / m).astype(np.float32), np.zeros(sub, np.float32))
+    b = p.execute(np.eye(sub, dtype=np.complex64)).real.astype(np.float64)  # (sub, m, m)
+    phi = b.sum(axis=2) / np.sqrt(b[0].sum())  # phi(j - m/2 + off): kernel along axis 0
+    j = np.flatnonzero(np.any(phi != 0, axis=0))  # the kernel's support
+    phi = phi[:, j]
+    t = (j - m // 2)[None, :] + off[:, None]
+    k = np.arange(n_out) - n_out // 2
+    ft = np.einsum("qj,kqj->k", phi, np.exp(2j * np.pi * k[:, None, None] * t[None] / nf)) / sub
+    return (np.where(k % 2 == 0, 1.0, -1.0) / ft.real).astype(np.float64)
+
+
+_CACHE_LOCK = threading.Lock()
+_CACHE = OrderedDict()
+
+
+def _setup(theta, n_cols, n_out, filter_name, filter_par, eps, pixel_average, circle,
+           upsampfac=None, pad_factor=_PAD_FACTOR, tile_order=True):
+    """Cached :class:`_Setup` for these arguments (least recently used ones are dropped)."""
+    eps = max(float(eps), 1e-6)
+    if upsampfac is None:
+        upsampfac = _upsampfac(eps)
+    par = None if filter_par is None else tuple(float(p) for p in filter_par)
+    key = (theta.tobytes(), n_cols, n_out, filter_name, par, float(eps), bool(pixel_average),
+           bool(circle), float(upsampfac), float(pad_factor), bool(tile_order))
+    with _CACHE_LOCK:
+        s = _CACHE.get(key)
+        if s is not None:
+            _CACHE.move_to_end(key)
+            return s
+    s = _Setup(theta, n_cols, n_out, filter_name, par, eps, pixel_average, circle,
+               upsampfac, pad_factor, tile_order)
+    with _CACHE_LOCK:
+        s = _CACHE.setdefault(key, s)
+        _CACHE.move_to_end(key)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return s
+
+
+class _Steps:
+    """Per-step time accumulator (the benchmark's profile); ``None`` in `_pairs` costs nothing.
+
+    `clock` is ``time.perf_counter`` (wall) or ``time.thread_time`` (CPU time of the calling
+    thread: steady on a loaded machine; meaningful with one worker thread).
+    """
+
+    def __init__(self, clock=time.perf_counter):
+        self.seconds = {}
+        self._clock = clock
+        self._t = clock()
+
+    def lap(self, name):
+        t = self._clock()
+        self.seconds[name] = self.seconds.get(name, 0.0) + t - self._t
+        self._t = t
+
+
+def _pairs(setup, sino, centers, scale, out, pairs, threads, steps=None):
+    """Reconstruct the row pairs ``(a, b)`` (``b`` None for a lone row) into `out`.
+
+    `pairs` is an iterable that may be shared with other workers (each takes the next pair
+    when it is free, so a worker that gets less CPU on a busy machine takes fewer pairs).
+    """
+    n_pad, n_win, n_cols = setup.n_pad, setup.n_win, setup.n_cols
+    n_pos, n_neg = (n_win + 1) // 2, n_win // 2  # window: s = 0 … n_pos-1 and -n_neg … -1
+    # the rows' transforms run on blocks of angles, so that the padded block stays in cache
+    # through packing, FFT, filter, inverse FFT and windowing (and two workers do not
+    # compete for memory bandwidth with whole padded sinograms)
+    step = max(8, _ROW_BLOCK_BYTES // (n_pad * 8))
+    pad_block = np.empty((min(step, setup.n_angles), n_pad), dtype=np.complex64)
+    win = np.empty((setup.n_angles, n_win), dtype=np.complex64)
+    strengths = np.empty(win.size, dtype=np.complex64)
+    grids = [np.empty((setup.nf, setup.nf), dtype=np.complex64) for _ in range(threads)]
+    parts = setup.parts(threads)
+    pool = ThreadPoolExecutor(threads) if threads > 1 else None
+    deapod = setup.deapod if scale == 1.0 else setup.deapod * np.float32(scale)
+    lap = steps.lap if steps is not None else (lambda name: None)
+
+    def spread(k):
+        k0, k1 = parts[k]
+        plans[k].execute(strengths[k0:k1], out=grids[k])
+
+    with setup.spreaders(threads) as plans:
+        for a, b in pairs:
+            if b is None or centers[a] == centers[b]:
+                g_a, g_b = setup.row_filter(centers[a]), None
+            else:  # different centres: the spectra A, B of the two rows are shifted apart
+                g_a = np.complex64(0.5) * setup.row_filter(centers[a])
+                g_b = np.complex64(0.5) * setup.row_filter(centers[b])
+            for i0 in range(0, setup.n_angles, step):
+                i1 = min(setup.n_angles, i0 + step)
+                # rows a and b packed as a + i·b, zero-padded, filtered and shifted (a common
+                # Hermitian factor keeps them apart), transformed back in place
+                pad = pad_block[: i1 - i0]
+                pad[:, :n_cols].real = sino[a][i0:i1]
+                pad[:, :n_cols].imag = 0.0 if b is None else sino[b][i0:i1]
+                pad[:, n_cols:] = 0.0
+                lap("pack")
+                pad = scipy.fft.fft(pad, axis=-1, workers=threads, overwrite_x=True)
+                lap("fft")
+                if g_b is None:
+                    pad *= g_a
+                else:  # Z = A + iB, conj(Z(-f)) = A - iB: Z·G = (A + iB) mixes; use
+                    # (Z + conj Z(-f))·G_a/2 + (Z − conj Z(-f))·G_b/2 = A·G_a + iB·G_b
+                    mirror = np.conj(pad[:, (-np.arange(n_pad)) % n_pad])
+                    spec_b = pad - mirror
+                    pad += mirror
+                    pad *= g_a
+                    spec_b *= g_b
+                    pad += spec_b
+                    del mirror, spec_b
+                lap("filter")
+                pad = scipy.fft.ifft(pad, axis=-1, workers=threads, overwrite_x=True)
+                lap("ifft")
+                w = win[i0:i1]
+                w[:, :n_pos] = pad[:, :n_pos]
+                w[:, n_pos:] = pad[:, n_pad - n_neg:]
+                lap("window")
+                res = scipy.fft.fft(w, axis=-1, workers=threads, overwrite_x=True)
+                if not np.shares_memory(res, w):
+                    w[...] = res
+                lap("fft_win")
+            spec = win
+            np.take(spec.reshape(-1), setup.order, out=strengths)
+            strengths *= setup.common
+            lap("weights")
+            if pool is None:
+                spread(0)
+            else:
+                list(pool.map(spread, range(threads)))
+                for g in grids[1:]:
+                    grids[0] += g
+            lap("spread")
+            setup.image(grids[0], out[a], None if b is None else out[b], threads, deapod, steps)
+            lap("deapodize")
+    if pool is not None:
+        pool.shutdown()
+
+
+def _reconstruct(sino, theta, centers, n_out, filter_name, filter_par, *, eps, nthreads,
+                 pixel_average, circle, scale=1.0, upsampfac=None, pad_factor=_PAD_FACTOR,
+                 tile_order=True, steps=None):
+    """Core of :func:`recon` on validated input; `sino` is ``(rows, angles, cols)``."""
+    n_rows, _, n_cols = sino.shape
+    setup = _setup(theta, n_cols, n_out, filter_name, filter_par, eps, pixel_average, circle,
+                   upsampfac, pad_factor, tile_order)
+    pairs = [(r, r + 1 if r + 1 < n_rows else None) for r in range(0, n_rows, 2)]
+    out = np.empty((n_rows, n_out, n_out), dtype=np.float32)
+    if nthreads is None:
+        try:
+            nthreads = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not Linux
+            nthreads = os.cpu_count() or 1
+    nthreads = max(1, int(nthreads))
+    workers = max(1, min(nthreads, len(pairs)))
+    inner = max(1, nthreads // workers)  # threads per pair when pairs are fewer than threads
+    if workers == 1:
+        _pairs(setup, sino, centers, scale, out, pairs, inner, steps)
+    else:
+        queue = _Shared(pairs)
+        with ThreadPoolExecutor(workers) as ex:
+            jobs = [ex.submit(_pairs, setup, sino, centers, scale, out, queue, inner)
+                    for _ in range(workers)]
+            for j in jobs:
+                j.result()
     return out
+
+
+class _Shared:
+    """An iterator that several threads can draw from."""
+
+    def __init__(self, items):
+        self._it = iter(items)
+        self._lock = threading.Lock()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        with self._lock:
+            return next(self._it)
 
 
 def recon(
@@ -68,7 +455,7 @@ def recon(
     sinogram_order=False,
     num_gridx=None,
     pixel_size=None,
-    eps=1e-4,
+    eps=1e-3,
     nthreads=None,
     pixel_average=True,
     circle=True,
@@ -113,16 +500,24 @@ def recon(
         Pixel size in **cm**. If given, the output is μ in 1/cm; otherwise μ in 1/pixel
         (tomopy's unit).
     eps : float
-        Relative accuracy requested from finufft (single precision; ``>= 1e-6``).
+        Relative accuracy of the non-uniform FFT (finufft's tolerance, single precision,
+        ``>= 1e-6``). The default ``1e-3`` adds an error of about 0.1 % of the image's RMS
+        value — below the discretization error of the reconstruction itself and far below
+        the noise of measured projections (``benchmarks/RESULTS.md``, settings table);
+        lower it for noise-free simulations (``1e-4`` costs about 10 % more time; below
+        ``1e-4`` a wider spreading grid is used, about 1.3× the time).
     nthreads : int, optional
-        Threads used by finufft and the FFTs (default: all cores). Use 1 inside a parallel
+        Threads (default: all usable cores). Pairs of slices are shared out among them,
+        each pair computed by one thread; with fewer pairs than threads a pair's spreading
+        is split among them. The result is the same on every run and for any chunking of
+        the rows; with one pair per thread it is also the same for any `nthreads` (a pair
+        spread by several threads differs in rounding only). Use 1 inside a parallel
         scheduler that already keeps every core busy.
     circle : bool
         If True (default), the reconstruction is exact inside the circle inscribed in the
         output square (the field of view every angle sees) and the corners outside it are
-        not meaningful, as with tomopy's gridrec (mask them with
-        :func:`tomopipe.reconstruction.circ_mask` if needed); False makes the whole square exact at about
-        1.4× the cost.
+        not meaningful, as with tomopy's gridrec (mask them if needed); False makes the whole
+        square exact at about 1.4× the cost.
     pixel_average : bool
         If True (default), each output pixel is the mean of the band-limited reconstruction
         over the pixel's square (the Fourier transform of the square, a product of two sincs,
@@ -146,7 +541,8 @@ def recon(
     AngleUnitError
         If `theta` exceeds 2π (degrees passed instead of radians).
     ValueError
-        For an unknown `algorithm` or `filter_name`, or a non-finite `center`.
+        For an unknown `algorithm` or `filter_name`, a non-finite `center`, or a
+        non-positive `num_gridx` or `pixel_size`.
 
     Notes
     -----
@@ -158,13 +554,19 @@ def recon(
         f(\\mathbf{x}) = \\sum_a Δθ_a \\frac{1}{L} \\sum_k \\hat p_a(ω_k) H(ω_k)
                          e^{2πi ω_k (x \\cos θ_a + y \\sin θ_a)},
 
-    with :math:`\\hat p_a` the DFT of the row zero-padded to :math:`L \\ge 2 n_{cols}`
-    (a power of two, so the circular convolution is linear), :math:`ω_k = k/L` and :math:`H`
-    from :func:`tomopipe.reconstruction.fbp_filter`. Unlike tomopy's gridrec, which transforms the
-    detector without zero padding and scales its output empirically (10–40 % off on a
-    Shepp–Logan phantom), this sum is the calibrated inverse Radon transform: a uniform disc
-    of μ = 1/pixel reconstructs to 1. Two real slices are packed into one complex transform,
-    and all slices of a block share one finufft plan.
+    with :math:`\\hat p_a` the DFT of the row zero-padded to :math:`L \\ge 1.5\\, n_{cols}`
+    (enough for the ramp's tails: against 4× padding it changes the image by under 0.1 %
+    of its RMS value for objects inside the field of view, 2× padding by 0.03 %), :math:`ω_k = k/L` and :math:`H` from
+    :func:`tomopipe.reconstruction.fbp_filter`. Unlike tomopy's gridrec, which transforms
+    the detector without zero padding and scales its output empirically (10–40 % off on a
+    Shepp–Logan phantom), this sum is the calibrated inverse Radon transform: a uniform
+    disc of μ = 1/pixel reconstructs to 1. The filtered rows are cut to the detector
+    window the image sees and resampled in frequency; two real slices are packed into one
+    complex transform; the polar samples are spread onto a grid 1.15 N wide with
+    finufft's kernel (its ``spreadinterponly`` mode), which is then Fourier transformed
+    (SciPy) and divided by the kernel's transform (deapodization). The geometry's filter,
+    weights, sorted points and finufft plans are cached and reused by later calls and
+    chunks (a few geometries at a time).
 
     References
     ----------
@@ -176,8 +578,6 @@ def recon(
     .. [3] A. C. Kak and M. Slaney, *Principles of Computerized Tomographic Imaging*, IEEE
        Press (1988), ch. 3.
     """
-    import finufft  # imported here: the plan is the only state, and import is slow
-
     if algorithm not in _ALGORITHMS:
         raise ValueError(f"algorithm={algorithm!r} is not supported; use one of {_ALGORITHMS}")
     if filter_name not in FILTER_NAMES:
@@ -207,91 +607,11 @@ def recon(
     n_out = int(num_gridx) if num_gridx is not None else n_cols
     if n_out < 1:
         raise ValueError(f"num_gridx must be positive, got {num_gridx}")
-
-    n_pad = max(64, 1 << int(np.ceil(np.log2(2 * n_cols))))
-    # window of the filtered projection that the back-projection reads: the detector
-    # coordinates |s| < N/2 of the inscribed circle (circle=True) or |s| < N/sqrt(2) of the
-    # whole square, plus a margin; periodic beyond it, so pixels outside that region see wrap.
-    reach = n_out if circle else int(np.ceil(n_out * np.sqrt(2.0)))
-    n_win = scipy.fft.next_fast_len(reach + 16)
-    freq = np.fft.fftfreq(n_pad)
-    fwin = np.fft.fftfreq(n_win)
-    h = fbp_filter(filter_name, n_pad, filter_par)
-    h[n_pad // 2] = 0.0  # Nyquist bin has no Hermitian partner; drop it to keep slices real
-    h32 = h.astype(np.float32)
-    w = angle_weights(theta) / n_win
-    cos_t, sin_t = np.cos(theta), np.sin(theta)
-    # tomopy's image grid: pixel (r, q) at x = q - N//2, y = (N-1)//2 - r; with finufft's
-    # modes (m_y, m_x) = (r, q) - N//2 that is x = m_x, y = -m_y + dy
-    dy = -1.0 if n_out % 2 == 0 else 0.0
-    # common (angle, freq) factor: quadrature, the grid offset, and the pixel mean
-    common = w[:, None] * np.exp(2j * np.pi * fwin[None, :] * dy * sin_t[:, None])
-    if pixel_average:
-        # value of a pixel = mean of the band-limited image over the pixel's square
-        common *= np.sinc(fwin[None, :] * cos_t[:, None]) * np.sinc(fwin[None, :] * sin_t[:, None])
-    if n_win % 2 == 0:
-        common[:, n_win // 2] = 0.0  # unpaired Nyquist bin would mix the two packed slices
-    common = common.astype(np.complex64)
-    # tomopy's orientation: image rows run against y; s = x cos θ + y sin θ
-    kx = (2 * np.pi * fwin[None, :] * cos_t[:, None]).astype(np.float32).ravel()
-    ky = (-2 * np.pi * fwin[None, :] * sin_t[:, None]).astype(np.float32).ravel()
-
-    # detector sample i sits at s = i - c = i - t (tomopy: c is a column index); shift each
-    # row by the fractional part of t so that samples fall on integer s, then read
-    # s = -n_win/2 ... n_win/2 - 1
-    t = centers
-    t_int = np.round(t).astype(np.int64)
-    frac_phase = np.exp(2j * np.pi * freq[None, :] * (t - t_int)[:, None]).astype(np.complex64)
-    offsets = np.round(fwin * n_win).astype(np.int64)  # integer s in FFT order
-
-    n_pairs = (n_rows + 1) // 2
-    per_pair = n_angles * max(n_pad, n_win) * 8 * 2
-    n_trans = int(max(1, min(n_pairs, _BATCH_BYTES // per_pair)))
-    opts = {} if nthreads is None else {"nthreads": int(nthreads)}
-    plan = finufft.Plan(1, (n_out, n_out), n_trans=n_trans, eps=max(eps, 1e-6), isign=1,
-                        dtype="complex64", upsampfac=1.25, **opts)
-    plan.setpts(ky, kx)  # first coordinate -> output axis 0 (y), second -> axis 1 (x)
-    workers = nthreads if nthreads is not None else -1
-
-    out = np.empty((n_rows, n_out, n_out), dtype=np.float32)
-    rows_per_batch = 2 * n_trans
-    strengths = np.zeros((n_trans, n_angles, n_win), dtype=np.complex64)
-    for r0 in range(0, n_rows, rows_per_batch):
-        r1 = min(n_rows, r0 + rows_per_batch)
-        k = r1 - r0
-        n_pk = (k + 1) // 2
-        block = np.asarray(sino[r0:r1], dtype=np.float32)
-        # two real rows in one complex transform (gridrec's trick)
-        spec = scipy.fft.fft(_packed_rows(block, range(n_pk), n_pad), axis=-1, workers=workers,
-                             overwrite_x=True)
-        # per pair, so that a row's result does not depend on how rows are batched
-        pa = frac_phase[r0:r1:2]
-        pb = pa.copy()
-        pb[: k // 2] = frac_phase[r0 + 1 : r1 : 2]
-        ta = t_int[r0:r1:2]
-        tb = ta.copy()
-        tb[: k // 2] = t_int[r0 + 1 : r1 : 2]
-        spec *= (pa * h32)[:, None, :]
-        split = np.flatnonzero(np.any(pa != pb, axis=-1))
-        if split.size:  # different sub-pixel centres in a pair: split the spectra, repack
-            sp = scipy.fft.fft(_packed_rows(block, split, n_pad), axis=-1, workers=workers)
-            mirror = np.conj(sp[..., (-np.arange(n_pad)) % n_pad])
-            a_hat, b_hat = 0.5 * (sp + mirror), -0.5j * (sp - mirror)
-            spec[split] = (a_hat * pa[split][:, None, :] + 1j * b_hat * pb[split][:, None, :]) * h32
-        filt = scipy.fft.ifft(spec, axis=-1, workers=workers, overwrite_x=True)
-        idx = (ta[:, None] + offsets[None, :]) % n_pad
-        win = np.take_along_axis(filt, idx[:, None, :], axis=-1)
-        for p in np.flatnonzero(ta != tb):  # different integer centres in a pair
-            win[p].imag = filt[p].imag[:, (tb[p] + offsets) % n_pad]
-        wspec = scipy.fft.fft(win, axis=-1, workers=workers, overwrite_x=True)
-        np.multiply(wspec, common[None], out=strengths[:n_pk])
-        strengths[n_pk:] = 0
-        img = plan.execute(strengths.reshape(n_trans, -1))
-        img = img.reshape(n_trans, n_out, n_out)
-        out[r0:r1:2] = img[:n_pk].real
-        out[r0 + 1 : r1 : 2] = img[: k // 2].imag
+    scale = 1.0
     if pixel_size is not None:
         if not pixel_size > 0:
             raise ValueError(f"pixel_size must be positive (cm), got {pixel_size}")
-        out /= np.float32(pixel_size)
-    return out
+        scale = 1.0 / float(pixel_size)
+    return _reconstruct(sino, theta, centers, n_out, filter_name, filter_par, eps=eps,
+                        nthreads=nthreads, pixel_average=pixel_average, circle=circle,
+                        scale=scale)
