@@ -195,7 +195,7 @@ def train(
     labels: Optional[Path] = typer.Option(None, "--labels", help="zarr of corrected labels (254 = not reviewed)"),
     init: str = typer.Option("default", "--init", help="model to fine-tune from (with --store)"),
     iterations: Optional[int] = typer.Option(None, "--iterations", help="optimizer steps"),
-    cells: int = typer.Option(12, "--cells", help="simulated cells (three states each)"),
+    cells: int = typer.Option(96, "--cells", help="simulated training scans (one cell each, conditions randomized)"),
     size: int = typer.Option(128, "--size", help="voxels per side of the simulated cells"),
     ndim: int = typer.Option(2, "--ndim", help="2: 2.5-D U-Net (default), 3: 3-D U-Net"),
     seed: int = typer.Option(0, "--seed"),

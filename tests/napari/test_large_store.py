@@ -10,7 +10,6 @@ import re
 
 import numpy as np
 import pytest
-import zarr
 
 N = 1024
 CHUNK = (16, 256, 256)

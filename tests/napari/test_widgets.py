@@ -6,11 +6,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 import zarr
 
 from tomopipe.napari import list_versions
 from tomopipe.napari._widgets import FinetuneWidget, MeasureWidget, ReviewWidget
+from tomopipe.segment import default_model_path, read_card
+
+# the model the test stores were segmented with (the bundled default)
+DEFAULT_MODEL = read_card(default_model_path())["name"]
 
 
 def _tree_digest(folder):
@@ -76,7 +79,7 @@ def test_review_correct_finetune_resegment(make_napari_viewer, qtbot, store):
     assert list_versions(store, "corrections") == ["v001"]
     assert _tree_digest(store / "segmentation") == before  # the stage output is unchanged
     v1 = zarr.open_group(str(store / "corrections" / "v001"), mode="r")
-    assert v1.attrs["author"] == "tester" and v1.attrs["parent_model"]["name"] == "tomopipe-unet25d-cus-v1"
+    assert v1.attrs["author"] == "tester" and v1.attrs["parent_model"]["name"] == DEFAULT_MODEL
     saved = v1["labels"][:]
     np.testing.assert_array_equal(saved[sl][wrong], 0)
     np.testing.assert_array_equal(saved[sl][~wrong], labels[~wrong])  # accepted
@@ -87,7 +90,7 @@ def test_review_correct_finetune_resegment(make_napari_viewer, qtbot, store):
     viewer.window.add_dock_widget(ft)
     ft.refresh()
     assert ft.version_combo.currentText() == "v001"
-    assert Path(ft.model_edit.text()).name == "tomopipe-unet25d-cus-v1.safetensors"
+    assert Path(ft.model_edit.text()).name == default_model_path().name
     ft.iter_spin.setValue(10)
     ft.lr_spin.setValue(3e-3)
     ft.batch_spin.setValue(6)
@@ -98,7 +101,7 @@ def test_review_correct_finetune_resegment(make_napari_viewer, qtbot, store):
     assert ft.progress.value() == 10 and "loss" in ft.loss_label.text()
     assert res.path.parent == store.parent / f"{store.name}.models" and res.path.is_file()
     card = res.card
-    assert card["training"]["parent_model"]["name"] == "tomopipe-unet25d-cus-v1"
+    assert card["training"]["parent_model"]["name"] == DEFAULT_MODEL
     assert card["training"]["corrections"] == "corrections/v001"
     dice = card["metrics"]["reviewed_dice"]
     assert dice["mean_after"] > dice["mean_before"]

@@ -257,13 +257,14 @@ def finetune(store, corrections="latest", *, model=None, out=None, iterations=30
                       patch=patch)
     state = {"step": 0, "loss": None}
 
-    def line(text):
-        m = _LINE.search(text)
-        if m:
-            try:
-                state["loss"] = float(m.group(3))
-            except ValueError:
-                pass
+    def line(report):
+        # train_unet reports a TrainProgress (its str() is the log line) every few steps
+        loss = getattr(report, "loss", None)
+        if loss is None:
+            m = _LINE.search(str(report))
+            loss = float(m.group(3)) if m else None
+        if loss is not None and np.isfinite(loss):
+            state["loss"] = float(loss)
 
     def hook(module, args):
         # called at the start of every training step's forward pass

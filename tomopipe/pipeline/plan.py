@@ -183,11 +183,12 @@ def _voxel_of_labels(attrs):
 
 
 def _model_reference(name, wf):
-    """A model given in the workflow: 'default', a name known to tomopipe, or a path."""
-    p = wf.resolve(name)
-    if name == "default" or not (p.suffix in (".safetensors", ".md") or p.exists() or "/" in name):
+    """A model given in the workflow: 'default', a name of a bundled model, or a path."""
+    from ..segment import BUNDLED_MODELS
+
+    if name == "default" or name in BUNDLED_MODELS:
         return name
-    return p
+    return wf.resolve(name)
 
 
 def plan_workflow(wf, store=None, *, scheduler=None, cluster=None, check_compute=True):

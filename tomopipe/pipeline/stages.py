@@ -59,7 +59,8 @@ class ProjectionChunks:
         Detector rows per zarr chunk and per sinogram task (``output.chunk_rows``, capped
         likewise for ``all angles × rows × cols``).
     recon_rows : int
-        Slices per reconstruction task (``recon.rows_per_chunk``, capped likewise).
+        Slices per reconstruction task (``recon.rows_per_chunk``, capped likewise, and even:
+        :func:`tomopipe.recon` transforms two rows at once).
     """
 
     angles: int
@@ -74,6 +75,8 @@ class ProjectionChunks:
         c = max(1, min(int(chunk_angles), n_a, budget // (n_r * n_c * 4)))
         r0 = max(1, min(int(chunk_rows), n_r, budget // (n_a * n_c * 4)))
         r = max(1, min(int(recon_rows), n_r, budget // (n_a * n_c * 4)))
+        if r > 1 and r % 2:  # the reconstruction transforms rows in pairs: an odd slab wastes one
+            r -= 1
         return cls(c, r0, r)
 
     def zarr_chunks(self, shape):

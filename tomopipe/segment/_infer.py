@@ -267,8 +267,30 @@ def predict_probabilities(volume, model, *, tile=None, overlap=None, region=None
     return _combine(region, len(model.classes), parts)
 
 
+def class_weights(model):
+    """Per-class weights of the labels' decision, ``(n_classes,)`` float32 (ones by default).
+
+    The labels are ``argmax_k w_k p_k`` over the blended probabilities ``p``. A card may set
+    ``inference.class_weights`` (class name → weight): a prior correction fitted on held-out
+    simulated scans so that argmax volumes match the true volumes of classes whose boundaries
+    are mostly partial-volume voxels (the fit and its held-out check are in the card). The
+    probabilities themselves are not changed.
+    """
+    w = model.card.get("inference", {}).get("class_weights") or {}
+    unknown = set(w) - set(model.classes)
+    if unknown:
+        from ..errors import ModelError
+
+        raise ModelError(f"{model.path}: inference.class_weights names classes {sorted(unknown)} the model lacks")
+    return np.asarray([float(w.get(c, 1.0)) for c in model.classes], dtype=np.float32)
+
+
 def _labels_of(prob, model):
-    return classes_to_labels(np.argmax(prob, axis=0), model.classes, model.schema)
+    w = class_weights(model)
+    if np.all(w == 1.0):
+        return classes_to_labels(np.argmax(prob, axis=0), model.classes, model.schema)
+    return classes_to_labels(np.argmax(prob * w.reshape((-1,) + (1,) * (prob.ndim - 1)), axis=0), model.classes,
+                             model.schema)
 
 
 def segment(volume, model, *, tile=None, overlap=None, orientations=None, voxel_size_um=None, units=None,
