@@ -527,7 +527,7 @@ def _metrics_stage(wf, st, pixel_cm, log, ran, skipped, fp_seg=None):
     folder = st.path.with_name(st.path.name + ".metrics")
     write_tables(m.tables, g, folder=folder, units=UNITS)
     plot_layer_profiles(m.tables["layers"], folder / "layers.png", title=f"{wf.name}: per-layer fractions")
-    plot_orientation({"cracks": m.tables["cracks"], "inclusions": m.tables["inclusions"]},
+    plot_orientation({k: m.tables[k] for k in ("cracks", "inclusions") if k in m.tables},
                      folder / "orientation.png")
     st.commit("metrics", g, fp=fp, parameters=params, inputs={"labels": token},
               attrs={"summary": m.summary, "csv_folder": str(folder)})
