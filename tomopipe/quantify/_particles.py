@@ -75,7 +75,16 @@ _DEFAULT_H_VOX = 0.35
 
 
 def _edt(mask, sampling):
-    return ndimage.distance_transform_edt(mask, sampling=sampling)
+    """Euclidean distance transform (float32, units of the smallest voxel edge): the ``edt``
+    package when installed (multithreaded-capable, ~10× faster), else SciPy's."""
+    from ._thickness import _have_edt
+
+    if _have_edt():
+        import edt
+
+        return edt.edt(np.ascontiguousarray(mask, dtype=np.uint8), anisotropy=tuple(sampling),
+                       black_border=False, parallel=1).astype(np.float32, copy=False)
+    return ndimage.distance_transform_edt(mask, sampling=sampling).astype(np.float32)
 
 
 def _block_markers(mask, offset, core, sampling, h):
@@ -89,7 +98,7 @@ def _block_markers(mask, offset, core, sampling, h):
     if not mask.any():
         return np.zeros((0, 4))
     dt = _edt(mask, sampling)
-    peaks = h_maxima(dt, h) if h > 0 else (dt == ndimage.maximum_filter(dt, size=3)) & mask
+    peaks = h_maxima(dt, np.float32(h)) if h > 0 else (dt == ndimage.maximum_filter(dt, size=3)) & mask
     peaks &= mask
     lab, n = ndimage.label(peaks, structure=np.ones((3, 3, 3), bool))
     if n == 0:
