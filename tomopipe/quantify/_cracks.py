@@ -467,7 +467,7 @@ def _cracks_by_shape(lab, sch, vox, a_um, r_um, g_um, fmax, ext, min_voxels, con
     # numbered by position, so chunked and in-memory input give the same ids
     cand = cand.sort_values(["bbox_z0", "bbox_y0", "bbox_x0", "centroid_z_um", "centroid_y_um",
                              "centroid_x_um"]).reset_index(drop=True)
-    # one crop per candidate (bounding box + room to grow), computed at once
+    # one crop per candidate (bounding box + room to grow), read in batches of bounded size
     steps = int(math.ceil(g_um / min(vox.dy, vox.dx) - 1e-9))
     grow_pad = [steps + 2] * 3
     shape = lab.shape
@@ -476,18 +476,45 @@ def _cracks_by_shape(lab, sch, vox, a_um, r_um, g_um, fmax, ext, min_voxels, con
         lo = [max(int(row[f"bbox_{a}0"]) - p, 0) for a, p in zip("zyx", grow_pad)]
         hi = [min(int(row[f"bbox_{a}1"]) + p, n) for a, p, n in zip("zyx", grow_pad, shape)]
         boxes.append(tuple(slice(a, b) for a, b in zip(lo, hi)))
-    crops = [(comp[sl], void[sl]) for sl in boxes]
-    if not _is_numpy(lab) and crops:
-        crops = dask.compute(*crops)
     half_of = np.maximum(np.sqrt(12.0 / 5.0) * cand["semi_axis_c_um"].to_numpy(), vox.dz) / 2.0
     grown = []
-    for k, (row, sl, (c_crop, v_crop)) in enumerate(zip(cand.itertuples(), boxes, crops)):
-        core_k = np.asarray(c_crop) == row.id
-        v_crop = np.asarray(v_crop, dtype=bool)
-        offset = tuple(s.start for s in sl)
-        region = _grow(core_k, v_crop, offset, vox, half_of[k], steps)
-        grown.append((sl, region, k + 1))
+    for batch in _batches(boxes, _CROP_VOXELS):
+        crops = [(comp[boxes[k]], void[boxes[k]]) for k in batch]
+        if not _is_numpy(lab):
+            crops = dask.compute(*crops)
+        for k, (c_crop, v_crop) in zip(batch, crops):
+            sl = boxes[k]
+            core_k = np.asarray(c_crop) == cand.at[k, "id"]
+            offset = tuple(x.start for x in sl)
+            region = _grow(core_k, np.asarray(v_crop, dtype=bool), offset, vox, half_of[k], steps)
+            # kept as flat indices in the crop: memory ∝ crack voxels, not crop volume
+            grown.append((sl, np.flatnonzero(region).astype(np.int64), k + 1))
     return _paint_and_measure(grown, lab, vox)
+
+
+#: Voxels of crops read at once for the growth of the cracks (bounds RAM, ~5 bytes each).
+_CROP_VOXELS = 1 << 25
+
+
+def _batches(boxes, budget):
+    """Consecutive groups of box indices whose total volume stays within `budget` voxels."""
+    out, cur, size = [], [], 0
+    for k, sl in enumerate(boxes):
+        n = int(np.prod([x.stop - x.start for x in sl]))
+        if cur and size + n > budget:
+            out.append(cur)
+            cur, size = [], 0
+        cur.append(k)
+        size += n
+    if cur:
+        out.append(cur)
+    return out
+
+
+def _region(sl, flat):
+    mask = np.zeros(tuple(x.stop - x.start for x in sl), bool)
+    mask.ravel()[flat] = True
+    return mask
 
 
 def _paint_and_measure(grown, lab, vox):
@@ -495,9 +522,9 @@ def _paint_and_measure(grown, lab, vox):
     shape = lab.shape
     if _is_numpy(lab):
         out = np.zeros(shape, np.int32)
-        for sl, region, cid in grown:
+        for sl, flat, cid in grown:
             view = out[sl]
-            view[region & (view == 0)] = cid
+            view[_region(sl, flat) & (view == 0)] = cid
         labels = out
         parts = [_block_stats((0, 0, 0), out)]
     else:
@@ -512,12 +539,12 @@ def _paint_and_measure(grown, lab, vox):
 def _paint_block(block, grown, block_info=None):
     loc = block_info[None]["array-location"]
     out = np.zeros(block.shape, np.int32)
-    for sl, region, cid in grown:
+    for sl, flat, cid in grown:
         lo = [max(s.start, a) for s, (a, _) in zip(sl, loc)]
         hi = [min(s.stop, b) for s, (_, b) in zip(sl, loc)]
         if any(h <= l for l, h in zip(lo, hi)):
             continue
-        src = region[tuple(slice(l - s.start, h - s.start) for l, h, s in zip(lo, hi, sl))]
+        src = _region(sl, flat)[tuple(slice(l - s.start, h - s.start) for l, h, s in zip(lo, hi, sl))]
         dst = out[tuple(slice(l - a, h - a) for l, h, (a, _) in zip(lo, hi, loc))]
         dst[src & (dst == 0)] = cid
     return out
