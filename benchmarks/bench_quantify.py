@@ -121,23 +121,31 @@ def main():
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--peer-size", type=int, default=192)
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--only", choices=("metrics", "particles"),
+                    help="run one 1024³ row and replace it in the existing section")
     args = ap.parse_args()
     info = machine_info("numpy", "scipy", "skimage", "dask", "porespy")
     with tempfile.TemporaryDirectory() as tmp:
         big = Path(tmp) / "big.zarr"
         _tiled(big, args.size)
-        m = _run(big, "metrics")
-        p = _run(big, "particles")
-        peer = _run(big, "peer", str(args.peer_size))
+        m = _run(big, "metrics") if args.only in (None, "metrics") else None
+        p = _run(big, "particles") if args.only in (None, "particles") else None
+        peer = _run(big, "peer", str(args.peer_size)) if args.only is None else None
     mib = args.size**3 / 2**20
-    rows = [
-        f"| `quantify_labels` (layers, interfaces, cracks, inclusions; no pore sizes, no particles) | "
-        f"{args.size}³ | {mib:.0f} | {m['seconds']:.0f} | {m['peak_rss_mib']:.0f} | "
-        f"{m['load_before']:.1f} / {m['load_after']:.1f} |",
-        f"| particle separation + particle table (active ∪ inclusion; {p['n_particles']} particles, "
-        f"d50 {p['d50_um']:.2f} µm) | {args.size}³ | {mib:.0f} | {p['seconds']:.0f} | "
-        f"{p['peak_rss_mib']:.0f} | {p['load_before']:.1f} / {p['load_after']:.1f} |",
-    ]
+    rows = []
+    if m is not None:
+        rows.append(
+            f"| `quantify_labels` (layers, interfaces, cracks, inclusions; no pore sizes, no particles) | "
+            f"{args.size}³ | {mib:.0f} | {m['seconds']:.0f} | {m['peak_rss_mib']:.0f} | "
+            f"{m['load_before']:.1f} / {m['load_after']:.1f} |")
+    if p is not None:
+        rows.append(
+            f"| particle separation + particle table (active ∪ inclusion; {p['n_particles']} particles, "
+            f"d50 {p['d50_um']:.2f} µm) | {args.size}³ | {mib:.0f} | {p['seconds']:.0f} | "
+            f"{p['peak_rss_mib']:.0f} | {p['load_before']:.1f} / {p['load_after']:.1f} |")
+    if args.only:
+        _replace_row(rows[0], info, args.write)
+        return
     ratio = peer["porespy_s"] / peer["tomopipe_s"]
     text = "\n".join([
         "`tomopipe.quantify` on zarr label volumes (chunks 128 × 256 × 256, uint8): the simulated D0.7V "
@@ -162,6 +170,25 @@ def main():
     print(text)
     if args.write:
         write_section("## Quantification", text)
+
+
+def _replace_row(row, info, write):
+    """Replace the row with the same first cell in the existing section; note the date."""
+    from _results import RESULTS
+
+    text = RESULTS.read_text()
+    start = text.index("## Quantification")
+    end = text.find("\n## ", start + 1)
+    end = len(text) if end < 0 else end
+    section = text[start:end]
+    key = row.split(" | ")[0]
+    lines = [row if line.split(" | ")[0] == key else line for line in section.splitlines()]
+    note = (f"Row `{key.strip('| ')[:40]}…` re-run alone on {info['date']} "
+            f"(load {info['load']}).")
+    body = "\n".join(lines[2:]).rstrip() + "\n\n" + note + "\n"
+    print(row)
+    if write:
+        write_section("## Quantification", body)
 
 
 if __name__ == "__main__":
