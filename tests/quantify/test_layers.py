@@ -305,7 +305,7 @@ def test_bad_input_names_the_parameter(cell):
         layer_stats(lab, V, n_layers=2, z_range_um=(50.0, 40.0))
     with pytest.raises(ValueError, match="pore_labels"):
         layer_stats(lab, V, pore_labels=("void",))
-    with pytest.raises(ValueError, match="same label value"):
+    with pytest.raises(ValueError, match="share the label value"):
         slice_counts(lab, schema={"a": 0, "b": 0})
     with pytest.raises(ShapeMismatchError, match="object_counts"):
         layer_stats(lab, V, object_counts=np.zeros((96, 96, 95), dtype=np.uint16))

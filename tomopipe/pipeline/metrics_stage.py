@@ -75,18 +75,14 @@ def metrics_stage(cfg, labels: LabelSource, *, voxel_size_um, schema=None, title
         arr = labels.open()
         attrs = dict(arr.attrs)
         sch = schema if schema is not None else (attrs.get("labels") if isinstance(attrs.get("labels"), dict) else None)
-        if len(set(voxel)) > 1:
-            from ..errors import StageError
-
-            raise StageError(f"quantify: anisotropic voxels {voxel} µm are not supported by quantify_labels yet")
-        m = quantify_labels(arr, voxel[0], schema=sch, n_layers=cfg.n_layers,
+        m = quantify_labels(arr, tuple(voxel), schema=sch, n_layers=cfg.n_layers,
                             layer_thickness_um=cfg.layer_thickness_um, pore_sizes=cfg.pore_sizes,
                             max_pore_diameter_um=cfg.max_pore_diameter_um,
                             crack_flatness_max=cfg.crack_flatness_max)
         folder = Path(csv_folder)
         write_tables(m.tables, w.group, folder=folder, units=UNITS)
         plot_layer_profiles(m.tables["layers"], folder / "layers.png", title=f"{title}: per-layer fractions")
-        plot_orientation({"cracks": m.tables["cracks"], "inclusions": m.tables["inclusions"]},
+        plot_orientation({k: m.tables[k] for k in ("cracks", "inclusions") if k in m.tables},
                          folder / "orientation.png")
         return {"summary": m.summary, "csv_folder": str(folder)}
 

@@ -80,7 +80,7 @@ def truth_stage(cfg, truth_path, *, voxel_size_um):
 
         t = read_truth(truth_path)
         labels = truth_to_labels(t["labels"], t["crack_ids"])
-        m = quantify_labels(labels, voxel[0], schema=dict(DEFAULT_SCHEMA), n_layers=cfg.n_layers,
+        m = quantify_labels(labels, tuple(voxel), schema=dict(DEFAULT_SCHEMA), n_layers=cfg.n_layers,
                             layer_thickness_um=cfg.layer_thickness_um, pore_sizes=False,
                             max_pore_diameter_um=cfg.max_pore_diameter_um,
                             crack_flatness_max=cfg.crack_flatness_max)

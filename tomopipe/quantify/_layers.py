@@ -10,23 +10,27 @@ Conventions
 -----------
 Axes
     Volumes are ``(z, y, x)``.
+Voxels
+    ``voxel_size_um`` is ``(dz, dy, dx)`` in µm (a number means cubic voxels); a voxel has
+    the volume ``dz * dy * dx``.
 Coordinates
-    Positions are in µm with the centre of slice ``i`` at ``z = i * voxel_size_um``; slice
-    ``i`` spans ``[(i - ½) v, (i + ½) v]``. A slab given by its boundaries ``[a, b)`` in µm
-    holds the whole slices whose centre lies in it (``a <= i v < b``), and its reported
-    ``z_start_um``/``z_stop_um`` are the outer faces of those slices.
+    Positions are in µm with the centre of slice ``i`` at ``z = i * dz``; slice ``i`` spans
+    ``[(i - ½) dz, (i + ½) dz]``. A slab given by its boundaries ``[a, b)`` in µm holds the
+    whole slices whose centre lies in it (``a <= i dz < b``), and its reported
+    ``z_start_um``/``z_stop_um`` are the outer faces of those slices. Every per-layer table
+    of :mod:`tomopipe.quantify` takes its slabs from the same parameters (``layers``,
+    ``n_layers``, ``thickness_um``, ``z_range_um``) with this meaning.
 Phases
-    The label schema maps names to label values (default :data:`tomopipe.simulate.LABELS`:
-    0 pore/crack, 1 solid electrolyte, 2 active material, 3 Cu-rich inclusion, 4 carbon,
-    5 Li metal, 6 current collector, 255 outside the sample). *Sample* voxels are those not
-    labelled with one of `exclude` (default ``"outside"``); porosity is the fraction of
-    sample voxels labelled with one of `pore_labels` (default ``"pore"``: pores and cracks
-    are void).
+    A :class:`tomopipe.schema.LabelSchema` (or a mapping name → value) says what the labels
+    mean; default: the schema stored with a zarr array, else the simulator's
+    (:data:`tomopipe.schema.SIMULATOR_TRUTH`). *Sample* voxels are those not labelled with
+    one of `exclude` (default: the schema's outside class, if it has one); porosity is the
+    fraction of sample voxels labelled with one of `pore_labels` (default: the schema's void
+    classes, e.g. ``pore`` and ``crack``).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import NamedTuple
 
@@ -34,14 +38,20 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ShapeMismatchError
-from ._input import _as_array, _check_schema, _check_voxel_size, _is_dask
+from ._input import (
+    _as_array,
+    _check_schema,
+    _check_voxel_size,
+    _doc_layers,
+    _is_dask,
+    _resolve_slabs,
+    _slab_frame,
+)
 
 __all__ = ["slice_counts", "layer_stats", "porosity_profile", "LayerStats"]
 
 #: Voxels read at once from a NumPy volume (its slabs of whole slices are processed in turn).
 _SLAB_VOXELS = 1 << 24
-#: Tolerance (in slices) when a slab boundary in µm falls on a slice centre.
-_EDGE_TOL = 1e-6
 
 
 def _z_slabs(nz, ny, nx):
@@ -161,7 +171,7 @@ def slice_counts(labels, *, schema=None):
     0     9      0
     1     6      3
     """
-    schema = _check_schema(schema)
+    schema = _check_schema(schema, labels)
     arr = _as_array(labels, name="labels")
     _check_integer_labels(arr, name="labels")
     values = list(schema.values())
@@ -198,127 +208,26 @@ def _label_names(names, schema, *, name):
     if isinstance(names, str):
         names = (names,)
     names = tuple(names)
-    bad = [n for n in names if n not in schema]
-    if bad:
-        raise ValueError(f"{name}: {bad} not in the label schema {list(schema)}")
+    schema.require(*names, metric=name)
     return names
 
 
-# --------------------------------------------------------------------------------------------
-# slabs
-# --------------------------------------------------------------------------------------------
-
-
-def _slice_index(edge_um, v):
-    """First slice whose centre lies at or above `edge_um`."""
-    return int(math.ceil(edge_um / v - _EDGE_TOL))
-
-
-def _pair(value, *, name):
-    try:
-        a, b = (float(x) for x in value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a pair (start_um, stop_um), got {value!r}") from None
-    if not (math.isfinite(a) and math.isfinite(b)) or b <= a:
-        raise ValueError(f"{name} must be finite with start < stop (µm), got {value!r}")
-    return a, b
-
-
-def _explicit_slabs(layers, v, nz):
-    if isinstance(layers, pd.DataFrame):
-        cols = [c for c in ("z_start_um", "z_stop_um") if c not in layers.columns]
-        if cols:
-            raise ValueError(f"layers (a DataFrame) lacks the column(s) {cols}")
-        items = [
-            (idx, (row["z_start_um"], row["z_stop_um"]))
-            for idx, row in layers[["z_start_um", "z_stop_um"]].iterrows()
-        ]
-        index_name = layers.index.name or "layer"
-    elif isinstance(layers, Mapping):
-        items = list(layers.items())
-        index_name = "layer"
+def _void_and_excluded(schema, pore_labels, exclude):
+    """Names of the void classes (default: the schema's) and of the excluded ones (default:
+    its outside class, if any); they must not overlap."""
+    if pore_labels is None:
+        schema.require(void=True, metric="porosity (pore_labels)")
+        pore = schema.void
     else:
-        try:
-            edges = np.asarray(layers, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(
-                "layers must be a DataFrame with z_start_um/z_stop_um, a mapping name -> "
-                f"(start_um, stop_um), or a sequence of slab edges in µm; got {layers!r}"
-            ) from None
-        if edges.ndim != 1 or edges.size < 2 or not np.all(np.isfinite(edges)):
-            raise ValueError(
-                f"layers as slab edges must be >= 2 finite values (µm), got {layers!r}"
-            )
-        if np.any(np.diff(edges) <= 0):
-            raise ValueError(f"layers as slab edges must increase strictly, got {layers!r}")
-        items = [(k, (a, b)) for k, (a, b) in enumerate(zip(edges[:-1], edges[1:]))]
-        index_name = "layer"
-    if not items:
-        raise ValueError("layers is empty")
-    slabs = []
-    for key, pair in items:
-        a, b = _pair(pair, name=f"layers[{key!r}]")
-        start, stop = max(0, _slice_index(a, v)), min(nz, _slice_index(b, v))
-        if stop <= start:
-            raise ValueError(
-                f"layers[{key!r}] = ({a:g}, {b:g}) µm holds no slice of the volume "
-                f"(slice centres at 0 … {(nz - 1) * v:g} µm)"
-            )
-        slabs.append((key, start, stop))
-    return slabs, index_name
-
-
-def _slabs(nz, v, layers, thickness_um, n_layers, z_range_um):
-    """List of ``(name, start, stop)`` slice ranges and the name of the index."""
-    given = [n for n, x in (("layers", layers), ("thickness_um", thickness_um),
-                            ("n_layers", n_layers)) if x is not None]
-    if len(given) > 1:
-        raise ValueError(f"give at most one of layers, thickness_um, n_layers (got {given})")
-    if layers is not None:
-        if z_range_um is not None:
-            raise ValueError("z_range_um cannot be combined with layers (explicit slabs)")
-        return _explicit_slabs(layers, v, nz)
-    lo_um, hi_um = -0.5 * v, (nz - 0.5) * v
-    if z_range_um is not None:
-        a, b = _pair(z_range_um, name="z_range_um")
-        if b <= lo_um or a >= hi_um:
-            raise ValueError(
-                f"z_range_um = ({a:g}, {b:g}) µm lies outside the volume "
-                f"[{lo_um:g}, {hi_um:g}] µm"
-            )
-        lo_um, hi_um = max(a, lo_um), min(b, hi_um)
-    if n_layers is not None:
-        is_int = isinstance(n_layers, (int, np.integer)) and not isinstance(n_layers, bool)
-        if not is_int or n_layers < 1:
-            raise ValueError(f"n_layers must be an integer >= 1, got {n_layers!r}")
-        edges = np.linspace(lo_um, hi_um, int(n_layers) + 1)
+        pore = _label_names(pore_labels, schema, name="pore_labels")
+    if exclude is None:
+        excl = (schema.outside,) if schema.outside else ()
     else:
-        t = v if thickness_um is None else float(thickness_um)
-        if not (math.isfinite(t) and t > 0):
-            raise ValueError(
-                f"thickness_um must be a finite number > 0 (µm), got {thickness_um!r}"
-            )
-        n = max(1, int(math.ceil((hi_um - lo_um) / t - _EDGE_TOL)))
-        edges = np.minimum(lo_um + t * np.arange(n + 1), hi_um)
-        edges[-1] = hi_um
-    slabs = []
-    for k, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
-        start, stop = max(0, _slice_index(a, v)), min(nz, _slice_index(b, v))
-        if stop <= start:
-            if n_layers is not None:
-                raise ValueError(
-                    f"n_layers={n_layers} between {lo_um:g} and {hi_um:g} µm gives slabs "
-                    f"thinner than one slice ({v:g} µm)"
-                )
-            if thickness_um is not None and k < len(edges) - 2:
-                raise ValueError(
-                    f"thickness_um={thickness_um!r} is thinner than one slice ({v:g} µm)"
-                )
-            continue  # an empty remainder at the end of the range
-        slabs.append((len(slabs), start, stop))
-    if not slabs:
-        raise ValueError(f"z_range_um={z_range_um!r} holds no slice centre of the volume")
-    return slabs, "layer"
+        excl = _label_names(exclude, schema, name="exclude")
+    both = sorted(set(pore) & set(excl))
+    if both:
+        raise ValueError(f"pore_labels and exclude share the label(s) {both}")
+    return pore, excl
 
 
 # --------------------------------------------------------------------------------------------
@@ -355,7 +264,7 @@ def _object_block(block, z0, ranges):
     return z0, vox, per_slab, (u.astype(np.int64), n, zsum)
 
 
-def _object_columns(ids, name, slabs, nz, shape, v):
+def _object_columns(ids, name, slabs, nz, shape, vvol):
     """Per-slab and total object columns for one id volume."""
     import dask
 
@@ -411,13 +320,13 @@ def _object_columns(ids, name, slabs, nz, shape, v):
         in_any |= inside
         per[f"n_{name}"].append(int(inside.sum()))
         per[f"n_{name}_touching"].append(int(t.size))
-        per[f"{name}_volume_um3"].append(float(vox[start:stop].sum()) * v**3)
+        per[f"{name}_volume_um3"].append(float(vox[start:stop].sum()) * vvol)
     covered = _covered(ranges, nz)
     union = np.unique(np.concatenate(touching)) if touching else np.zeros(0)
     tot = {
         f"n_{name}": int(in_any.sum()),
         f"n_{name}_touching": int(union.size),
-        f"{name}_volume_um3": float(vox[covered].sum()) * v**3,
+        f"{name}_volume_um3": float(vox[covered].sum()) * vvol,
     }
     return per, tot
 
@@ -477,8 +386,9 @@ def _fraction(num, den):
     return np.divide(num, den, out=np.full(np.broadcast(num, den).shape, np.nan), where=den > 0)
 
 
-def layer_stats(labels, voxel_size_um, *, schema=None, layers=None, thickness_um=None,
-                n_layers=None, z_range_um=None, pore_labels=("pore",), exclude=("outside",),
+@_doc_layers
+def layer_stats(labels, voxel_size_um, *, schema=None, layers=None, n_layers=None,
+                thickness_um=None, z_range_um=None, pore_labels=None, exclude=None,
                 object_counts=None):
     """Porosity, phase fractions and object counts per layer (slab of constant z).
 
@@ -486,44 +396,28 @@ def layer_stats(labels, voxel_size_um, *, schema=None, layers=None, thickness_um
     by chunk), and every slab statistic is a ratio of summed counts, so the result of a
     chunked (dask, zarr) volume equals that of the in-memory volume exactly.
 
-    Slabs are given by one of:
-
-    - `layers`: explicit slabs (e.g. the cell's current collector, cathode, separator, Li);
-    - `thickness_um`: consecutive slabs of that thickness from the start of the range (the
-      last one may be thinner: see ``n_slices``);
-    - `n_layers`: that many slabs of equal thickness spanning the range;
-    - none of them: one slab per slice.
-
-    The range is the whole volume, or `z_range_um` — typically two interface positions from
-    :func:`tomopipe.quantify._interfaces.find_interfaces` (e.g. 10 layers through the
-    separator, the porosity gradient of a soft-short study).
+    Slabs are given by `layers` (explicit, in µm), `n_layers` or `thickness_um` over the
+    whole volume or `z_range_um` — typically two interface positions from
+    :func:`tomopipe.quantify.find_interfaces` (e.g. 10 layers through the separator) — or
+    one slab per slice by default.
 
     Parameters
     ----------
     labels : (z, y, x) array_like of integer, or pandas.DataFrame
         Label volume (NumPy, dask or zarr array; processed out of core), or its per-slice
         counts from :func:`slice_counts` (to reuse one pass for several slab choices).
-    voxel_size_um : float
-        Voxel edge, µm; slice ``i`` is centred at ``z = i * voxel_size_um``.
-    schema : mapping of str to int, optional
-        Label schema ``name -> value``; default :data:`tomopipe.simulate.LABELS`.
-    layers : pandas.DataFrame, mapping or sequence of float, optional
-        Explicit slabs: a DataFrame with columns ``z_start_um`` and ``z_stop_um`` (index the
-        layer names; e.g. :attr:`tomopipe.simulate.Cell.layers`), a mapping
-        ``name -> (z_start_um, z_stop_um)``, or a sequence of increasing slab edges in µm.
-        Slabs may overlap or leave gaps.
-    thickness_um : float, optional
-        Slab thickness, µm (rounded to whole slices by their centres).
-    n_layers : int, optional
-        Number of equal slabs in the range.
-    z_range_um : (2,) tuple of float, optional
-        ``(start, stop)`` of the range along z, µm (clipped to the volume); not with
-        `layers`. Default: the whole volume, ``[-v/2, (n_z - ½) v]``.
-    pore_labels : sequence of str
-        Labels counted as void (porosity). Default ``("pore",)``.
-    exclude : sequence of str
-        Labels that are not part of the sample (air around it); excluded from the sample
-        volume and from every fraction. Default ``("outside",)``.
+    voxel_size_um : float or (3,) sequence of float
+        Voxel size ``(dz, dy, dx)`` in µm (a number: cubic voxels); slice ``i`` is centred
+        at ``z = i * dz``.
+    schema : LabelSchema or mapping of str to int, optional
+        Label schema; default: the one stored with `labels` (zarr attributes), else
+        :data:`tomopipe.schema.SIMULATOR_TRUTH`.
+    LAYERS_PARAMS
+    pore_labels : sequence of str, optional
+        Classes counted as void (porosity). Default: the schema's void classes.
+    exclude : sequence of str, optional
+        Classes that are not part of the sample (air around it); excluded from the sample
+        volume and from every fraction. Default: the schema's outside class, if any.
     object_counts : (z, y, x) array_like of int, mapping of str to array_like, or callable, optional
         Objects to count per slab. An id volume (0 = background, one id per object, e.g. the
         crack or inclusion ids of a segmentation, same shape as `labels`; also processed out
@@ -542,14 +436,14 @@ def layer_stats(labels, voxel_size_um, *, schema=None, layers=None, thickness_um
         Columns:
 
         - ``z_start_um``, ``z_stop_um``: outer faces of the first and last slice of the slab
-          (``(start - ½) v`` and ``(stop - ½) v``), µm;
+          (``(start - ½) dz`` and ``(stop - ½) dz``), µm;
         - ``z_center_um``: their midpoint, µm;
         - ``n_slices``: number of slices;
         - ``n_voxels``: sample voxels (not in `exclude`);
-        - ``volume_um3``: sample volume, ``n_voxels * v**3``, µm³;
-        - ``porosity``: pore voxels / sample voxels (a fraction in [0, 1]; NaN where the slab
+        - ``volume_um3``: sample volume, ``n_voxels * dz * dy * dx``, µm³;
+        - ``porosity``: void voxels / sample voxels (a fraction in [0, 1]; NaN where the slab
           holds no sample voxel);
-        - ``fraction_<label>`` for every label not in `exclude`: its voxels / sample voxels;
+        - ``fraction_<class>`` for every class not in `exclude`: its voxels / sample voxels;
         - the object columns described under `object_counts`, if given.
     totals : pandas.Series
         Name ``"total"``, float64: the same quantities over all slices covered by any slab
@@ -560,8 +454,11 @@ def layer_stats(labels, voxel_size_um, *, schema=None, layers=None, thickness_um
     ------
     ValueError
         If `labels` holds values not in `schema`, `voxel_size_um` is not > 0, more than one
-        of `layers`, `thickness_um`, `n_layers` is given, a slab holds no slice, or a name
-        in `pore_labels`/`exclude` is not in the schema (each message names the parameter).
+        of `layers`, `thickness_um`, `n_layers` is given, or a slab holds no slice (each
+        message names the parameter).
+    tomopipe.schema.MissingClassError
+        If a class of `pore_labels`/`exclude` is not in the schema, or the schema has no
+        void class and `pore_labels` is not given.
     ShapeMismatchError
         If an id volume of `object_counts` does not have the shape of `labels`.
     TypeError
@@ -576,13 +473,13 @@ def layer_stats(labels, voxel_size_um, *, schema=None, layers=None, thickness_um
 
     Notes
     -----
-    A slab ``[a, b)`` (µm) holds the slices whose centre ``i v`` satisfies ``a <= i v < b``;
+    A slab ``[a, b)`` (µm) holds the slices whose centre ``i dz`` satisfies ``a <= i dz < b``;
     partial slices are not weighted. For the phase :math:`p` and slab :math:`S`,
 
     .. math:: f_p(S) = \\frac{\\sum_{i \\in S} N_p(i)}{\\sum_{i \\in S} \\sum_{q \\notin X} N_q(i)},
 
     with :math:`N_p(i)` the voxels of phase :math:`p` in slice :math:`i` and :math:`X` the
-    excluded labels; the porosity sums :math:`f_p` over `pore_labels`.
+    excluded classes; the porosity sums :math:`f_p` over `pore_labels`.
 
     References
     ----------
@@ -598,22 +495,20 @@ def layer_stats(labels, voxel_size_um, *, schema=None, layers=None, thickness_um
     >>> import numpy as np
     >>> lab = np.ones((4, 2, 2), dtype=np.uint8)
     >>> lab[:2, 0, 0] = 0
-    >>> per_layer, totals = layer_stats(lab, 0.5, schema={"pore": 0, "solid": 1},
-    ...                                 n_layers=2, exclude=())
+    >>> per_layer, totals = layer_stats(lab, 0.5, schema={"pore": 0, "solid": 1}, n_layers=2)
     >>> per_layer["porosity"].tolist(), float(totals["porosity"])
     ([0.25, 0.0], 0.125)
+    >>> float(layer_stats(lab, (1.0, 0.5, 0.5), schema={"pore": 0, "solid": 1}).totals["volume_um3"])
+    4.0
     """
-    schema = _check_schema(schema)
-    v = _check_voxel_size(voxel_size_um)
-    pore = _label_names(pore_labels, schema, name="pore_labels")
-    excl = _label_names(exclude, schema, name="exclude")
-    both = sorted(set(pore) & set(excl))
-    if both:
-        raise ValueError(f"pore_labels and exclude share the label(s) {both}")
+    schema = _check_schema(schema, labels)
+    vox = _check_voxel_size(voxel_size_um)
+    dz, vvol = vox.dz, vox.volume
+    pore, excl = _void_and_excluded(schema, pore_labels, exclude)
     shape = None if isinstance(labels, pd.DataFrame) else tuple(np.shape(labels))
     counts = _counts_table(labels, schema)
     nz = counts.shape[0]
-    slabs, index_name = _slabs(nz, v, layers, thickness_um, n_layers, z_range_um)
+    slabs = _resolve_slabs(nz, dz, layers, n_layers, thickness_um, z_range_um)
     names = list(schema)
     col = {n: j for j, n in enumerate(names)}
     keep = [n for n in names if n not in excl]
@@ -624,26 +519,20 @@ def layer_stats(labels, voxel_size_um, *, schema=None, layers=None, thickness_um
         sums = np.stack([r.sum(axis=0) for r in rows])  # (n_rows, n_labels)
         n_sample = sums[:, [col[n] for n in keep]].sum(axis=1)
         n_pore = sums[:, [col[n] for n in pore]].sum(axis=1)
-        out = {"n_voxels": n_sample.astype(np.int64), "volume_um3": n_sample * v**3,
+        out = {"n_voxels": n_sample.astype(np.int64), "volume_um3": n_sample * vvol,
                "porosity": _fraction(n_pore, n_sample)}
         for n in keep:
             out[f"fraction_{n}"] = _fraction(sums[:, col[n]], n_sample)
         return out
 
-    starts = np.array([s for s, _ in ranges])
-    stops = np.array([e for _, e in ranges])
-    per = {
-        "z_start_um": (starts - 0.5) * v,
-        "z_stop_um": (stops - 0.5) * v,
-        "z_center_um": (starts + stops - 1) * 0.5 * v,
-        "n_slices": (stops - starts).astype(np.int64),
-    }
+    frame = _slab_frame(slabs, dz)
+    per = {c: frame[c].to_numpy() for c in frame.columns}
     per.update(summarize([counts[s:e] for s, e in ranges]))
-    lo, hi = int(starts.min()), int(stops.max())
+    lo, hi = min(s for s, _ in ranges), max(e for _, e in ranges)
     tot = {
-        "z_start_um": (lo - 0.5) * v,
-        "z_stop_um": (hi - 0.5) * v,
-        "z_center_um": (lo + hi - 1) * 0.5 * v,
+        "z_start_um": (lo - 0.5) * dz,
+        "z_stop_um": (hi - 0.5) * dz,
+        "z_center_um": (lo + hi - 1) * 0.5 * dz,
         "n_slices": int(covered.sum()),
     }
     tot.update({k: val[0] for k, val in summarize([counts[covered]]).items()})
@@ -663,14 +552,15 @@ def layer_stats(labels, voxel_size_um, *, schema=None, layers=None, thickness_um
             for name, ids in sources.items():
                 if not isinstance(name, str):
                     raise TypeError(f"object_counts: names must be str, got {name!r}")
-                o_per, o_tot = _object_columns(ids, name, slabs, nz, shape, v)
+                o_per, o_tot = _object_columns(ids, name, slabs, nz, shape, vvol)
                 per.update(o_per)
                 tot.update(o_tot)
 
-    index = pd.Index([name for name, _, _ in slabs], name=index_name)
-    per_layer = pd.DataFrame(per, index=index)
+    per_layer = pd.DataFrame(per, index=frame.index)
     totals = pd.Series({k: _scalar(val) for k, val in tot.items()}, name="total")
     return LayerStats(per_layer, totals)
+
+
 
 
 def _scalar(value):
@@ -679,8 +569,7 @@ def _scalar(value):
     return value
 
 
-def porosity_profile(labels, voxel_size_um, *, schema=None, pore_labels=("pore",),
-                     exclude=("outside",)):
+def porosity_profile(labels, voxel_size_um, *, schema=None, pore_labels=None, exclude=None):
     """Porosity of every z slice (the porosity profile along the stack axis).
 
     Parameters
@@ -688,25 +577,26 @@ def porosity_profile(labels, voxel_size_um, *, schema=None, pore_labels=("pore",
     labels : (z, y, x) array_like of integer, or pandas.DataFrame
         Label volume (NumPy, dask or zarr array; processed out of core), or its per-slice
         counts from :func:`slice_counts`.
-    voxel_size_um : float
-        Voxel edge, µm.
-    schema : mapping of str to int, optional
-        Label schema; default :data:`tomopipe.simulate.LABELS`.
-    pore_labels : sequence of str
-        Labels counted as void. Default ``("pore",)``.
-    exclude : sequence of str
-        Labels outside the sample, not counted at all. Default ``("outside",)``.
+    voxel_size_um : float or (3,) sequence of float
+        Voxel size ``(dz, dy, dx)`` in µm (a number: cubic voxels); only ``dz`` is used.
+    schema : LabelSchema or mapping of str to int, optional
+        Label schema; default: the one stored with `labels`, else
+        :data:`tomopipe.schema.SIMULATOR_TRUTH`.
+    pore_labels : sequence of str, optional
+        Classes counted as void. Default: the schema's void classes.
+    exclude : sequence of str, optional
+        Classes outside the sample, not counted at all. Default: the schema's outside class.
 
     Returns
     -------
     profile : pandas.DataFrame
-        Index ``z`` (slice index); columns ``z_um`` (slice centre, ``z * voxel_size_um``, µm)
-        and ``porosity`` (pore voxels / sample voxels of the slice, a fraction; NaN for a
-        slice without sample voxels).
+        Index ``z`` (slice index); columns ``z_um`` (slice centre, ``z * dz``, µm) and
+        ``porosity`` (void voxels / sample voxels of the slice, a fraction; NaN for a slice
+        without sample voxels).
 
     Raises
     ------
-    ValueError, TypeError
+    ValueError, TypeError, tomopipe.schema.MissingClassError
         As :func:`layer_stats`.
 
     See Also
@@ -724,27 +614,22 @@ def porosity_profile(labels, voxel_size_um, *, schema=None, pore_labels=("pore",
     >>> import numpy as np
     >>> lab = np.ones((3, 2, 2), dtype=np.uint8)
     >>> lab[1, 0, :] = 0
-    >>> porosity_profile(lab, 0.88, schema={"pore": 0, "solid": 1},
-    ...                  exclude=())  # doctest: +NORMALIZE_WHITESPACE
+    >>> porosity_profile(lab, 0.88, schema={"pore": 0, "solid": 1})  # doctest: +NORMALIZE_WHITESPACE
        z_um  porosity
     z
     0  0.00       0.0
     1  0.88       0.5
     2  1.76       0.0
     """
-    schema = _check_schema(schema)
-    v = _check_voxel_size(voxel_size_um)
-    pore = _label_names(pore_labels, schema, name="pore_labels")
-    excl = _label_names(exclude, schema, name="exclude")
-    both = sorted(set(pore) & set(excl))
-    if both:
-        raise ValueError(f"pore_labels and exclude share the label(s) {both}")
+    schema = _check_schema(schema, labels)
+    dz = _check_voxel_size(voxel_size_um).dz
+    pore, excl = _void_and_excluded(schema, pore_labels, exclude)
     counts = _counts_table(labels, schema)
     col = {n: j for j, n in enumerate(schema)}
     n_sample = counts[:, [col[n] for n in schema if n not in excl]].sum(axis=1)
     n_pore = counts[:, [col[n] for n in pore]].sum(axis=1)
     nz = counts.shape[0]
     return pd.DataFrame(
-        {"z_um": np.arange(nz) * v, "porosity": _fraction(n_pore, n_sample)},
+        {"z_um": np.arange(nz) * dz, "porosity": _fraction(n_pore, n_sample)},
         index=pd.RangeIndex(nz, name="z"),
     )

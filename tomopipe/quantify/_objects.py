@@ -5,12 +5,13 @@ Conventions
 Axes
     Volumes are ``(z, y, x)``; z is the stack (pressure) axis of the cell.
 Coordinates
-    The centre of voxel ``(i, j, k)`` lies at ``(i, j, k) * voxel_size_um`` (µm), as in
-    :mod:`tomopipe.simulate`. Voxels are cubes of edge ``voxel_size_um``.
+    ``voxel_size_um`` is ``(dz, dy, dx)`` in µm (a number: cubic voxels). The centre of
+    voxel ``(i, j, k)`` lies at ``(i dz, j dy, k dx)`` (µm), as in :mod:`tomopipe.simulate`.
 Moments
-    The shape of an object is that of the solid made of its voxel cubes: its covariance is
-    the covariance of the voxel centres plus ``voxel_size_um² / 12`` on the diagonal (the
-    parallel-axis theorem for unit cubes). The *principal semi-axes* ``a ≥ b ≥ c`` are
+    The shape of an object is that of the solid made of its voxel boxes: its covariance (in
+    µm²) is the covariance of the voxel centres plus ``(dz², dy², dx²) / 12`` on the diagonal
+    (the parallel-axis theorem for boxes), so shapes and angles are right for anisotropic
+    voxels. The *principal semi-axes* ``a ≥ b ≥ c`` are
     those of the solid ellipsoid with the same second moments (a solid ellipsoid of
     semi-axis ``a`` has variance ``a² / 5`` along it), so ``a = sqrt(5 λ_max)``.
 Angles
@@ -61,8 +62,7 @@ _M2 = tuple(f"m_{a}{b}" for a, b in _PAIRS)
 
 
 def _schema_value(schema, name, *, param="schema"):
-    if name not in schema:
-        raise KeyError(f"{param} has no label {name!r} (labels: {', '.join(schema)})")
+    schema.require(name, metric=param)
     return schema[name]
 
 
@@ -363,7 +363,7 @@ def _reduce_stats(parts, n_flags):
     return res
 
 
-def _shape_from_moments(stats, v):
+def _shape_from_moments(stats, vox):
     """Covariance (µm²) → semi-axes a ≥ b ≥ c, thinnest axis angle to z and azimuth."""
     k = len(stats)
     n = stats["n"].to_numpy(np.float64)
@@ -371,8 +371,9 @@ def _shape_from_moments(stats, v):
     for (a, b), name in zip(_PAIRS, _M2):
         i, j = _AXES.index(a), _AXES.index(b)
         cov[:, i, j] = cov[:, j, i] = stats[name].to_numpy() / np.maximum(n, 1)
-    cov += np.eye(3) / 12.0  # the voxel cubes' own second moment
-    cov *= v * v
+    d = np.asarray(vox, dtype=np.float64)
+    cov *= np.outer(d, d)  # voxel units -> µm²
+    cov += np.diag(d * d) / 12.0  # the voxel boxes' own second moment
     if k:
         w, vec = np.linalg.eigh(cov)
     else:
@@ -385,18 +386,18 @@ def _shape_from_moments(stats, v):
     return semi, angle, azimuth, normal
 
 
-def _table_from_stats(stats, v, shape, touching):
-    semi, angle, azimuth, _ = _shape_from_moments(stats, v)
+def _table_from_stats(stats, vox, shape, touching):
+    semi, angle, azimuth, _ = _shape_from_moments(stats, vox)
     n = stats["n"].to_numpy(np.int64)
-    vol = n * v**3
+    vol = n * vox.volume
     t = {
         "id": stats.index.to_numpy(np.int64),
         "n_voxels": n,
         "volume_um3": vol,
         "equivalent_diameter_um": np.cbrt(6.0 * vol / np.pi),
     }
-    for ax in _AXES:
-        t[f"centroid_{ax}_um"] = stats[f"mean_{ax}"].to_numpy() * v
+    for ax, d in zip(_AXES, vox):
+        t[f"centroid_{ax}_um"] = stats[f"mean_{ax}"].to_numpy() * d
     for ax in _AXES:
         t[f"bbox_{ax}0"] = stats[f"min_{ax}"].to_numpy().astype(np.int64)
     for ax in _AXES:
@@ -427,13 +428,13 @@ def object_table(object_labels, voxel_size_um, *, phase_labels=None, schema=None
     ----------
     object_labels : (n_z, n_y, n_x) ndarray, dask array or zarr array of int
         Object ids (0 = background), e.g. from :func:`label_objects`. Axes ``(z, y, x)``.
-    voxel_size_um : float
-        Edge of the cubic voxels, µm.
+    voxel_size_um : float or (3,) sequence of float
+        Voxel size ``(dz, dy, dx)`` in µm (a number: cubic voxels).
     phase_labels : (n_z, n_y, n_x) array of uint8, optional
         Phase label volume (same shape), needed when `touching` is given.
-    schema : mapping of str to int, optional
-        Phase name → label value of `phase_labels`; default
-        :data:`tomopipe.simulate.LABELS` (0 pore/crack, 2 active, 3 inclusion, 255 outside…).
+    schema : LabelSchema or mapping of str to int, optional
+        Classes of `phase_labels`; default: the schema stored with `phase_labels`, else
+        :data:`tomopipe.schema.SIMULATOR_TRUTH`.
     touching : sequence of str
         Phase names; for each, a column ``touches_<phase>`` is True where the object has a
         voxel of that phase in it or face-adjacent to it (across chunk faces too).
@@ -447,7 +448,7 @@ def object_table(object_labels, voxel_size_um, *, phase_labels=None, schema=None
         One row per object, sorted by ``id``. Columns (:data:`OBJECT_COLUMNS`):
         ``id``; ``n_voxels``; ``volume_um3``; ``equivalent_diameter_um`` (diameter of the
         sphere of equal volume, µm); ``centroid_z_um``, ``centroid_y_um``,
-        ``centroid_x_um`` (µm, voxel ``i`` at ``i * voxel_size_um``); ``bbox_z0``,
+        ``centroid_x_um`` (µm, voxel ``(i, j, k)`` at ``(i dz, j dy, k dx)``); ``bbox_z0``,
         ``bbox_y0``, ``bbox_x0``, ``bbox_z1``, ``bbox_y1``, ``bbox_x1`` (voxel indices,
         stop exclusive); ``semi_axis_a_um`` ≥ ``semi_axis_b_um`` ≥ ``semi_axis_c_um``
         (semi-axes of the ellipsoid with the same second moments, µm); ``flatness``
@@ -461,8 +462,8 @@ def object_table(object_labels, voxel_size_um, *, phase_labels=None, schema=None
     ValueError
         If a volume is not 3-D, `voxel_size_um` or `min_volume_um3` is invalid, or
         `touching` is given without `phase_labels`.
-    KeyError
-        If a phase of `touching` is not in `schema`.
+    tomopipe.schema.MissingClassError
+        If a phase of `touching` is not in `schema` (also a ``KeyError``).
     ShapeMismatchError
         If `phase_labels` and `object_labels` differ in shape.
 
@@ -480,7 +481,7 @@ def object_table(object_labels, voxel_size_um, *, phase_labels=None, schema=None
     >>> int(t.loc[0, "n_voxels"]), float(round(t.loc[0, "angle_to_z_deg"], 3))
     (49, 0.0)
     """
-    v = _check_voxel_size(voxel_size_um)
+    vox = _check_voxel_size(voxel_size_um)
     min_vol = float(min_volume_um3)
     if not np.isfinite(min_vol) or min_vol < 0:
         raise ValueError(f"min_volume_um3 must be a finite number >= 0 (µm³), got {min_volume_um3!r}")
@@ -492,8 +493,8 @@ def object_table(object_labels, voxel_size_um, *, phase_labels=None, schema=None
     if touching:
         if phase_labels is None:
             raise ValueError("touching needs phase_labels (the phase label volume)")
-        sch = _check_schema(schema)
-        values = [_schema_value(sch, name, param="schema") for name in touching]
+        sch = _check_schema(schema, phase_labels)
+        values = [_schema_value(sch, name, param="object_table (touching)") for name in touching]
         if tuple(np.shape(phase_labels)) != tuple(labels.shape):
             raise ShapeMismatchError(
                 f"phase_labels shape {tuple(np.shape(phase_labels))} does not match "
@@ -508,7 +509,7 @@ def object_table(object_labels, voxel_size_um, *, phase_labels=None, schema=None
         flags = [_near(phase, [val]) for val in values]
     parts = _map_blocks_reduce(_block_stats, [labels, *flags])
     stats = _reduce_stats(parts, len(flags))
-    table = _table_from_stats(stats, v, labels.shape, touching)
+    table = _table_from_stats(stats, vox, labels.shape, touching)
     if min_vol > 0:
         table = table[table["volume_um3"] >= min_vol].reset_index(drop=True)
     return table

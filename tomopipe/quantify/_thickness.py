@@ -5,18 +5,23 @@ diameter of the largest ball that fits inside the phase and contains the voxel. 
 implementation is an opening granulometry on a grid of ball radii, one Euclidean distance
 transform per radius, so it is linear in the number of voxels for each radius; chunked
 (dask / zarr) input is processed block by block with an overlap that follows from the
-largest ball diameter considered.
+largest ball diameter considered.  Voxels may be anisotropic (``(dz, dy, dx)`` µm): the
+distance transforms take the voxel size as their sampling, so balls are balls in µm and no
+resampling is needed.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import dask
 import dask.array as da
 import numpy as np
 import pandas as pd
 from scipy import ndimage
+
+from ._input import ResolutionWarning, _check_voxel_size
 
 __all__ = ["local_thickness", "thickness_distribution"]
 
@@ -32,22 +37,28 @@ def _have_edt():
     return True
 
 
-def _sq_distance(nonzero, engine):
-    """Squared distance (voxel units) from each True voxel to the nearest False voxel.
+def _sq_distance(nonzero, engine, sampling=None):
+    """Squared distance (in units of the smallest voxel edge) from each True voxel to the
+    nearest False voxel.
 
     False voxels get 0.  Voxels outside the array are *not* background.  The caller
-    guarantees that `nonzero` holds at least one False voxel.  Both engines return the
-    same exact integers (as float64): distances between voxel centres are square roots
-    of integers, and squaring a correctly rounded root and rounding gives the integer back.
+    guarantees that `nonzero` holds at least one False voxel.  `sampling` is the voxel size
+    in units of its smallest edge (None: cubic).  For cubic voxels, or edges that are
+    integer multiples of the smallest, both engines return the same exact integers (as
+    float64): squared distances between voxel centres are integers, and squaring a correctly
+    rounded root and rounding gives the integer back.
     """
+    exact = sampling is None or all(float(s * s).is_integer() for s in sampling)
     if engine == "edt":
         import edt
 
+        kw = {} if sampling is None else {"anisotropy": tuple(float(s) for s in sampling)}
         sq = edt.edtsq(np.ascontiguousarray(nonzero, dtype=np.uint8), black_border=False,
-                       parallel=0)
-        return np.rint(sq).astype(np.float64)
-    d = ndimage.distance_transform_edt(nonzero)
-    return np.rint(d * d)
+                       parallel=0, **kw).astype(np.float64)
+    else:
+        d = ndimage.distance_transform_edt(nonzero, sampling=sampling)
+        sq = d * d
+    return np.rint(sq) if exact else sq
 
 
 def _resolve_engine(engine):
@@ -77,8 +88,12 @@ def _radius_levels(step_vox, r_max_vox, r_data_vox):
     return levels[::-1]
 
 
-def _local_thickness_block(mask, voxel_size_um, step_vox, r_max_vox, engine):
-    """NumPy kernel: local thickness diameter (µm) of one block, float32."""
+def _local_thickness_block(mask, voxel_size_um, step_vox, r_max_vox, engine, sampling=None):
+    """NumPy kernel: local thickness diameter (µm) of one block, float32.
+
+    Radii (`step_vox`, `r_max_vox`) are in units of `voxel_size_um`, the smallest voxel
+    edge; `sampling` the voxel edges in that unit (None: cubic voxels).
+    """
     mask = np.asarray(mask, dtype=bool)
     out = np.zeros(mask.shape, dtype=np.float32)
     if not mask.any():
@@ -92,7 +107,7 @@ def _local_thickness_block(mask, voxel_size_um, step_vox, r_max_vox, engine):
             )
         out[...] = 2.0 * r_max_vox * voxel_size_um
         return out
-    sq = _sq_distance(mask, engine)
+    sq = _sq_distance(mask, engine, sampling)
     r_data = math.sqrt(float(sq.max()))
     levels = _radius_levels(step_vox, r_max_vox, r_data)
     assigned = np.zeros(mask.shape, dtype=bool)
@@ -108,12 +123,13 @@ def _local_thickness_block(mask, voxel_size_um, step_vox, r_max_vox, engine):
             continue
         # restrict the distance transform to the new centres' bounding box + radius
         idx = np.nonzero(new)
-        pad = int(math.ceil(s))
+        steps = (1.0,) * mask.ndim if sampling is None else sampling
         box = tuple(
-            slice(max(int(i.min()) - pad, 0), min(int(i.max()) + pad + 1, n))
-            for i, n in zip(idx, mask.shape)
+            slice(max(int(i.min()) - int(math.ceil(s / st)), 0),
+                  min(int(i.max()) + int(math.ceil(s / st)) + 1, n))
+            for i, n, st in zip(idx, mask.shape, steps)
         )
-        reach = _sq_distance(~new[box], engine) < s2 - 1e-9
+        reach = _sq_distance(~new[box], engine, sampling) < s2 - 1e-9
         sub_assigned = assigned[box]
         fresh = reach & ~sub_assigned & mask[box]
         out[box][fresh] = 2.0 * s * voxel_size_um
@@ -146,15 +162,19 @@ def local_thickness(mask, voxel_size_um=1.0, *, max_diameter_um=None, resolution
         (z, y, x) with z the stack axis; 2-D (y, x) images work too.  Voxels outside the
         array are *not* treated as background: a pore cut by the volume edge is measured
         from its visible part.
-    voxel_size_um : float
-        Edge length of the (isotropic, cubic) voxels, in µm.
+    voxel_size_um : float or sequence of float
+        Voxel size in µm: ``(dz, dy, dx)`` (``(dy, dx)`` for 2-D), or one number for cubic
+        voxels.  Anisotropic voxels are handled exactly by the distance transforms'
+        sampling (no resampling).
     max_diameter_um : float, optional
         Largest ball diameter considered, in µm; larger local thickness is clipped to it.
-        Required for dask or zarr input, where it sets the block overlap.
+        Required for dask or zarr input, where it sets the block overlap.  A cap below
+        the smallest measurable thickness (two of the smallest voxel edge) clips every
+        value and gives a :class:`ResolutionWarning`.
     resolution_um : float, optional
-        Spacing of the diameter levels, in µm (default: one voxel, ``voxel_size_um``).
-        Two voxels reproduce porespy's integer-radius levels.  Each level costs one
-        distance transform.
+        Spacing of the diameter levels, in µm (default: the smallest voxel edge).  Two
+        voxels reproduce porespy's integer-radius levels.  Each level costs one distance
+        transform.
     engine : {'auto', 'scipy', 'edt'}
         Distance transform used: :func:`scipy.ndimage.distance_transform_edt` (the
         reference), or the multithreaded ``edt`` package (same exact integer squared
@@ -172,6 +192,11 @@ def local_thickness(mask, voxel_size_um=1.0, *, max_diameter_um=None, resolution
         If `max_diameter_um` is missing for dask or zarr input, or if a value of
         `voxel_size_um`, `max_diameter_um` or `resolution_um` is not positive, or if
         `mask` is True everywhere and no `max_diameter_um` bounds the thickness.
+
+    Warns
+    -----
+    ResolutionWarning
+        If `max_diameter_um` is below two of the smallest voxel edge (every value clipped).
 
     See Also
     --------
@@ -215,8 +240,13 @@ def local_thickness(mask, voxel_size_um=1.0, *, max_diameter_um=None, resolution
     ``(d_max - 2 voxels) / resolution``) and a few arrays of :math:`N` voxels in memory
     (float64 distances plus boolean masks) per block.
 
+    Anisotropic voxels: distances are in µm (the distance transforms' ``sampling``), the
+    levels start at the smallest voxel edge :math:`u` (the distance of any phase voxel to
+    the background is at least :math:`u`), and the smallest value is :math:`2u`.
+
     Out of core: for dask or zarr input each block is computed with
-    ``map_overlap(depth=ceil(max_diameter_um / voxel_size_um), boundary='none')``.  A ball
+    ``map_overlap(depth=ceil(max_diameter_um / d), boundary='none')`` along each axis of
+    edge ``d``.  A ball
     of diameter at most ``max_diameter_um`` that reaches a voxel has its centre within a
     radius, and that centre's admissibility depends on the background within another
     radius, so the chunked result equals the in-memory result with the same
@@ -239,22 +269,30 @@ def local_thickness(mask, voxel_size_um=1.0, *, max_diameter_um=None, resolution
     >>> slab[2:6] = True                      # 4 voxels thick along z
     >>> float(local_thickness(slab, 0.5).max())   # 4 voxels of 0.5 µm
     2.0
+    >>> float(local_thickness(slab, (1.0, 0.5, 0.5)).max())   # 4 slices of 1 µm
+    4.0
     """
-    voxel_size_um = float(voxel_size_um)
-    if not voxel_size_um > 0:
-        raise ValueError(f"voxel_size_um must be > 0, got {voxel_size_um}")
+    ndim = np.ndim(mask) if not hasattr(mask, "ndim") else mask.ndim
+    voxel = _voxel_for(voxel_size_um, ndim)
+    unit = min(voxel)
+    sampling = None if len(set(voxel)) == 1 else tuple(d / unit for d in voxel)
     if resolution_um is None:
-        resolution_um = voxel_size_um
+        resolution_um = unit
     resolution_um = float(resolution_um)
     if not resolution_um > 0:
         raise ValueError(f"resolution_um must be > 0, got {resolution_um}")
-    step_vox = resolution_um / voxel_size_um / 2.0
+    step_vox = resolution_um / unit / 2.0
     r_max_vox = None
     if max_diameter_um is not None:
         max_diameter_um = float(max_diameter_um)
         if not max_diameter_um > 0:
             raise ValueError(f"max_diameter_um must be > 0, got {max_diameter_um}")
-        r_max_vox = max_diameter_um / voxel_size_um / 2.0
+        if max_diameter_um < 2.0 * unit * (1 - 1e-9):
+            warnings.warn(
+                f"max_diameter_um = {max_diameter_um:g} µm is below the smallest local "
+                f"thickness, 2 voxels ({2 * unit:g} µm): every value is clipped to it",
+                ResolutionWarning, stacklevel=2)
+        r_max_vox = max_diameter_um / unit / 2.0
     engine = _resolve_engine(engine)
 
     if _is_chunked(mask):
@@ -266,20 +304,35 @@ def local_thickness(mask, voxel_size_um=1.0, *, max_diameter_um=None, resolution
         arr = _as_dask(mask)
         if arr.dtype != bool:
             arr = arr.astype(bool)
-        depth = int(math.ceil(max_diameter_um / voxel_size_um - 1e-9))
+        depth = tuple(int(math.ceil(max_diameter_um / d - 1e-9)) for d in voxel)
         return arr.map_overlap(
             _local_thickness_block,
             depth=depth,
             boundary="none",
             dtype=np.float32,
             meta=np.empty((0,) * arr.ndim, dtype=np.float32),
-            voxel_size_um=voxel_size_um,
+            voxel_size_um=unit,
             step_vox=step_vox,
             r_max_vox=r_max_vox,
             engine=engine,
+            sampling=sampling,
         )
-    return _local_thickness_block(np.asarray(mask, dtype=bool), voxel_size_um, step_vox,
-                                  r_max_vox, engine)
+    return _local_thickness_block(np.asarray(mask, dtype=bool), unit, step_vox,
+                                  r_max_vox, engine, sampling)
+
+
+def _voxel_for(voxel_size_um, ndim):
+    """Voxel edges (µm) of an `ndim`-D array from a number or a sequence of `ndim` numbers."""
+    if np.ndim(voxel_size_um) == 0:
+        if ndim == 3:
+            return tuple(_check_voxel_size(voxel_size_um))
+        return tuple(_check_voxel_size(voxel_size_um))[:1] * ndim
+    vals = tuple(np.ravel(voxel_size_um))
+    if len(vals) != ndim:
+        raise ValueError(f"voxel_size_um must be a number or {ndim} values (µm), got {voxel_size_um!r}")
+    if ndim == 3:
+        return tuple(_check_voxel_size(vals))
+    return tuple(_check_voxel_size(vals + vals[:1] * (3 - ndim)))[:ndim]
 
 
 _SUMMARY_QUANTILES = {"d10_um": 0.10, "d50_um": 0.50, "d90_um": 0.90}
@@ -339,8 +392,9 @@ def thickness_distribution(thickness, mask=None, *, bins=None, weights="volume",
         ``'volume'``: fraction of the phase volume per bin (each voxel weighs its volume).
         ``'number'``: number fraction of the balls, the volume fraction divided by the cube
         of the thickness and normalised (each bin treated as balls of its own diameter).
-    voxel_size_um : float
-        Voxel edge length in µm, used for the ``volume_um3`` column only.
+    voxel_size_um : float or (3,) sequence of float
+        Voxel size ``(dz, dy, dx)`` in µm (a number: cubic voxels), used for the
+        ``volume_um3`` column and summary only.
 
     Returns
     -------
@@ -376,11 +430,8 @@ def thickness_distribution(thickness, mask=None, *, bins=None, weights="volume",
     """
     if weights not in ("volume", "number"):
         raise ValueError(f"weights must be 'volume' or 'number', got {weights!r}")
-    voxel_size_um = float(voxel_size_um)
-    if not voxel_size_um > 0:
-        raise ValueError(f"voxel_size_um must be > 0, got {voxel_size_um}")
+    vox_um3 = _check_voxel_size(voxel_size_um).volume
     vals, counts = _value_counts(thickness, mask)
-    vox_um3 = voxel_size_um ** 3
     if weights == "volume":
         w = counts.copy()
     else:

@@ -298,11 +298,23 @@ class RandomForestModel:
     num_sigma: int | None = None
 
 
+#: Fewest voxels along an axis for the features' finite differences (:func:`numpy.gradient`).
+_MIN_FEATURE_AXIS = 3
+
+
 def _features(volume, sigma_min, sigma_max, num_sigma, workers=None):
+    """Features of :func:`rf_features`; axes thinner than 3 voxels (a single slice, the two
+    rows of a small scan) are repeated to 3 (edge padding) and cropped back, so derivatives
+    across them are 0 — the features of a 2-D image — instead of failing in numpy."""
     from skimage.feature import multiscale_basic_features
 
-    f = multiscale_basic_features(np.asarray(volume, dtype=np.float32), sigma_min=sigma_min,
-                                  sigma_max=sigma_max, num_sigma=num_sigma, workers=workers)
+    volume = np.asarray(volume, dtype=np.float32)
+    pad = [(0, max(0, _MIN_FEATURE_AXIS - n)) for n in volume.shape]
+    padded = np.pad(volume, pad, mode="edge") if any(p for _, p in pad) else volume
+    f = multiscale_basic_features(padded, sigma_min=sigma_min, sigma_max=sigma_max,
+                                  num_sigma=num_sigma, workers=workers)
+    if padded is not volume:
+        f = f[tuple(slice(0, n) for n in volume.shape)]
     return np.ascontiguousarray(f, dtype=np.float32)
 
 
@@ -525,8 +537,9 @@ def random_forest_segment(volume, model, *, return_proba=False):
     classified chunk by chunk: each chunk is grown by :func:`rf_feature_depth` voxels from
     its neighbours, not padded at the volume border (the filters then treat the border as
     in the whole volume), and trimmed back — the result equals the in-memory one exactly.
-    Chunks smaller than the halo are merged by dask; the result is rechunked to the input's
-    chunks.
+    The halo is clipped to the array: along an axis no longer than the halo (e.g. the two
+    rows of a small scan) the chunks are merged into one and need no halo. Chunks smaller
+    than the halo are merged by dask; the result is rechunked to the input's chunks.
 
     Parameters
     ----------
@@ -555,15 +568,20 @@ def random_forest_segment(volume, model, *, return_proba=False):
         return (labels, np.ascontiguousarray(np.moveaxis(proba, -1, 0))) if return_proba else labels
 
     d = rf_feature_depth(model.sigma_max)
-    depth = {0: d, 1: d, 2: d}
+    src = volume
+    # an axis no longer than the halo is one chunk, without halo (the halo clipped to the array)
+    thin = [ax for ax, n in enumerate(volume.shape) if n <= d]
+    if any(len(volume.chunks[ax]) > 1 for ax in thin):
+        src = volume.rechunk({ax: -1 for ax in thin})
+    depth = {ax: (0 if ax in thin else d) for ax in range(3)}
     none = {0: "none", 1: "none", 2: "none"}
-    g = da.overlap.overlap(volume, depth=depth, boundary=none)
+    g = da.overlap.overlap(src, depth=depth, boundary=none)
     if return_proba:
         c = len(values)
         p = g.map_blocks(_proba_block, model=model, new_axis=0, chunks=((c,),) + g.chunks, dtype=np.float32,
                          meta=np.empty((0, 0, 0, 0), dtype=np.float32))
-        p = da.overlap.trim_internal(p, {0: 0, 1: d, 2: d, 3: d}, boundary={0: "none", 1: "none", 2: "none",
-                                                                            3: "none"})
+        p = da.overlap.trim_internal(p, {0: 0, 1: depth[0], 2: depth[1], 3: depth[2]},
+                                     boundary={0: "none", 1: "none", 2: "none", 3: "none"})
         if p.chunks[1:] != volume.chunks:
             p = p.rechunk(((c,),) + volume.chunks)
         labels = p.map_blocks(_labels_from_proba_first, values, drop_axis=0, dtype=np.uint8)

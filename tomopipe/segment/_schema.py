@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 import numpy as np
+
+from ..schema import CUS_SEGMENTATION, SIMULATOR_TRUTH, UNREVIEWED
 
 __all__ = ["UNLABELLED", "DEFAULT_SCHEMA", "DEFAULT_CLASSES", "classes_to_labels", "truth_to_labels"]
 
 #: Label value of voxels without annotation in sparse labels (scribbles, partial corrections):
-#: ignored by training and by the scores.
-UNLABELLED = 254
+#: ignored by training and by the scores (:data:`tomopipe.schema.UNREVIEWED`).
+UNLABELLED = UNREVIEWED
 
-#: Label values of the composite-cathode cell as written by the segmentation stage (uint8).
-#: They extend :data:`tomopipe.simulate.LABELS` by a ``crack`` label (7); ``outside`` (255) is
-#: the air around the sample. Carbon black is not a class: at ~1 µm voxels its 1-voxel
-#: aggregates (μ ≈ 0.4 /cm at 35 keV, a fifth of the electrolyte's) are not resolved from
-#: pores, so it is part of ``pore`` (the pore + carbon-binder domain).
-DEFAULT_SCHEMA = MappingProxyType({
-    "pore": 0,
-    "electrolyte": 1,
-    "active": 2,
-    "inclusion": 3,
-    "lithium": 5,
-    "current_collector": 6,
-    "crack": 7,
-    "outside": 255,
-})
+#: Label values of the composite-cathode cell as written by the segmentation stage (uint8):
+#: :data:`tomopipe.schema.CUS_SEGMENTATION` (a :class:`~tomopipe.schema.LabelSchema`, a
+#: read-only mapping name -> value). It extends the simulator's classes by ``crack`` (7);
+#: ``outside`` (255) is the air around the sample; carbon black is part of ``pore``.
+DEFAULT_SCHEMA = CUS_SEGMENTATION
 
 #: Class order of the network's output channels.
 DEFAULT_CLASSES = tuple(DEFAULT_SCHEMA)
@@ -76,10 +66,8 @@ def truth_to_labels(labels, crack_ids=None):
     -------
     (z, y, x) ndarray of uint8
     """
-    from ..simulate import LABELS
-
     out = np.array(labels, dtype=np.uint8, copy=True)
-    out[out == LABELS["carbon"]] = DEFAULT_SCHEMA["pore"]
+    out[out == SIMULATOR_TRUTH["carbon"]] = DEFAULT_SCHEMA["pore"]
     if crack_ids is not None:
         out[(np.asarray(crack_ids) > 0) & (out == DEFAULT_SCHEMA["pore"])] = DEFAULT_SCHEMA["crack"]
     return out

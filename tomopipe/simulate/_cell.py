@@ -47,6 +47,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from ..schema import SIMULATOR_TRUTH
+
 __all__ = [
     "LABELS",
     "PORE",
@@ -66,19 +68,9 @@ __all__ = [
     "read_truth",
 ]
 
-#: Label schema ``name -> uint8 value`` of every label volume made here (ordered, read-only).
-LABELS = MappingProxyType(
-    {
-        "pore": 0,
-        "electrolyte": 1,
-        "active": 2,
-        "inclusion": 3,
-        "carbon": 4,
-        "lithium": 5,
-        "current_collector": 6,
-        "outside": 255,
-    }
-)
+#: Label schema ``name -> uint8 value`` of every label volume made here (ordered, read-only):
+#: :data:`tomopipe.schema.SIMULATOR_TRUTH`, a :class:`~tomopipe.schema.LabelSchema`.
+LABELS = SIMULATOR_TRUTH
 #: The label counted as porosity: pores and cracks inside the sample.
 PORE = LABELS["pore"]
 #: The label of the air around the cylindrical sample (not part of any fraction).

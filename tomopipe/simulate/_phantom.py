@@ -145,7 +145,7 @@ def generate_phantom(params=None, *, schema=None):
         If `fov` is unknown or a fraction is out of range.
     """
     if schema is None:
-        from ..segment._schema import DEFAULT_SCHEMA as schema
+        from ..schema import CUS_SEGMENTATION as schema
     p = params or PhantomParams()
     if p.fov not in ("square", "cylinder", "cut"):
         raise ValueError(f"fov must be 'square', 'cylinder' or 'cut', got {p.fov!r}")
@@ -295,7 +295,7 @@ def phantom_mu(labels, energy_keV, *, schema=None):
     import xraydb
 
     if schema is None:
-        from ..segment._schema import DEFAULT_SCHEMA as schema
+        from ..schema import CUS_SEGMENTATION as schema
     mu_lut = np.zeros(256, np.float32)
     delta_lut = np.zeros(256, np.float32)
     for name, val in schema.items():

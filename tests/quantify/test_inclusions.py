@@ -1,4 +1,4 @@
-"""Tests of tomopipe.quantify._phases against the simulator's ground truth."""
+"""Cu-rich inclusions (tomopipe.quantify.inclusion_stats) against the simulator's ground truth."""
 
 import dask.array as da
 import numpy as np
@@ -8,7 +8,9 @@ from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from tomopipe.quantify._phases import _orientation, crack_stats, inclusion_stats
+from tomopipe.quantify import inclusion_stats
+from tomopipe.quantify._cracks import _orientation
+from tomopipe.schema import MissingClassError
 from tomopipe.simulate import LABELS, CellParams, generate_cell, insitu_sequence
 
 
@@ -36,62 +38,6 @@ def _touching_groups(ids):
     _, comp = connected_components(g, directed=False)
     present = np.unique(ids[ids > 0])
     return len(np.unique(comp[present]))
-
-
-@pytest.mark.parametrize("name", ["D0.7V", "C3.0V"])
-def test_cracks_by_shape_match_truth(states, name):
-    s = states[name]
-    v = s.voxel_size_um
-    res = crack_stats(s.labels, v, layers=s.layers)
-    assert res.method == "shape"
-    truth = s.totals["crack_volume_um3"]
-    # cracks cut through the pore network (same label): told apart by shape, within 10 %
-    assert res.total_volume_um3 == pytest.approx(truth, rel=0.10)
-    assert res.n_cracks == pytest.approx(s.totals["n_cracks"], abs=3)
-    assert abs(res.dominant_angle_to_z_deg - _truth_dominant(s.cracks)) < 10.0
-    assert res.dominant_angle_to_z_deg < 10.0
-    # the crack voxels found are mostly true crack voxels
-    found = np.isin(res.labels, res.cracks["id"].to_numpy())
-    assert (found & (s.crack_ids > 0)).sum() / found.sum() > 0.9
-    pl = res.per_layer
-    assert pl["volume_um3"].sum() == pytest.approx(res.total_volume_um3)
-    # all true cracks are in the cathode; separator pores that pass the shape rule are false
-    # positives, bounded by the precision check above
-    assert pl.loc[pl["layer"] == "cathode", "volume_um3"].item() > 0.9 * res.total_volume_um3
-    assert res.orientation["volume_um3"].sum() == pytest.approx(res.total_volume_um3)
-    assert (res.cracks["flatness"] <= 0.35).all()
-
-
-def test_cracks_with_crack_label_are_exact(states):
-    s = states["D0.7V"]
-    v = s.voxel_size_um
-    labels = s.labels.copy()
-    labels[s.crack_ids > 0] = 7
-    schema = dict(LABELS, crack=7)
-    res = crack_stats(labels, v, schema=schema, min_voxels=1)
-    assert res.method == "label"
-    assert res.total_volume_um3 == pytest.approx(s.totals["crack_volume_um3"], rel=1e-12)
-    # cracks that touch merge into one component
-    assert res.n_cracks == _touching_groups(s.crack_ids)
-    assert abs(res.dominant_angle_to_z_deg - _truth_dominant(s.cracks)) < 10.0
-    # aperture of each crack within one voxel of the truth (match by the crack's voxels)
-    for _, row in res.cracks.iterrows():
-        tid = np.bincount(s.crack_ids[res.labels == row["id"]]).argmax()
-        t = s.cracks.set_index("id").loc[tid]
-        assert abs(row["aperture_um"] - t["aperture_um"]) <= v
-        assert row["angle_to_z_deg"] < 10.0
-
-
-def test_crack_stats_chunked_equals_in_memory(states):
-    s = states["D0.7V"]
-    ref = crack_stats(s.labels, s.voxel_size_um, layers=4)
-    d = crack_stats(da.from_array(s.labels, chunks=(33, 37, 41)), s.voxel_size_um, layers=4)
-    key = ["centroid_z_um", "centroid_y_um", "centroid_x_um"]
-    a = ref.cracks.sort_values(key).drop(columns="id").reset_index(drop=True)
-    b = d.cracks.sort_values(key).drop(columns="id").reset_index(drop=True)
-    pd.testing.assert_frame_equal(a, b, rtol=1e-9)
-    pd.testing.assert_frame_equal(ref.per_layer, d.per_layer)
-    assert d.dominant_angle_to_z_deg == pytest.approx(ref.dominant_angle_to_z_deg)
 
 
 @pytest.mark.parametrize("name", ["D0.7V", "C3.0V"])
@@ -123,7 +69,8 @@ def test_inclusions_match_truth(states, name):
     np.testing.assert_allclose(hosts["host_volume_um3"], vol.loc[hosts.index], rtol=1e-9)
     pl = res.per_layer
     assert pl["volume_um3"].sum() == pytest.approx(truth)
-    assert pl.loc[pl["layer"] == "cathode", "volume_um3"].item() == pytest.approx(truth)
+    assert pl.loc["cathode", "volume_um3"] == pytest.approx(truth)
+    assert pl["n_objects"].sum() == res.n_inclusions
     assert res.size_distribution["count"].sum() == res.n_inclusions
 
 
@@ -152,8 +99,8 @@ def test_inclusion_default_hosts_are_particle_clusters(states):
 
 def test_inclusion_stats_chunked_equals_in_memory(states):
     s = states["D0.7V"]
-    ref = inclusion_stats(s.labels, s.voxel_size_um, layers=5)
-    d = inclusion_stats(da.from_array(s.labels, chunks=(29, 31, 37)), s.voxel_size_um, layers=5)
+    ref = inclusion_stats(s.labels, s.voxel_size_um, n_layers=5)
+    d = inclusion_stats(da.from_array(s.labels, chunks=(29, 31, 37)), s.voxel_size_um, n_layers=5)
     assert d.n_inclusions == ref.n_inclusions
     key = ["centroid_z_um", "centroid_y_um", "centroid_x_um"]
     cols = [c for c in ref.inclusions.columns
@@ -168,15 +115,13 @@ def test_inclusion_stats_chunked_equals_in_memory(states):
     pd.testing.assert_frame_equal(ref.size_distribution, d.size_distribution)
 
 
-def test_phase_errors():
+def test_inclusion_errors_name_what_is_missing():
     lab = np.ones((4, 4, 4), np.uint8)
-    with pytest.raises(KeyError, match="inclusion"):
-        inclusion_stats(lab, 1.0, schema={"active": 2})
-    with pytest.raises(KeyError, match="pore"):
-        crack_stats(lab, 1.0, schema={"active": 2})
-    with pytest.raises(ValueError, match="flatness_max"):
-        crack_stats(lab, 1.0, flatness_max=0)
-    with pytest.raises(ValueError, match="layers"):
-        crack_stats(lab, 1.0, layers="cathode")
+    with pytest.raises(MissingClassError, match="'inclusion'"):
+        inclusion_stats(lab, 1.0, schema={"active": 1})
+    with pytest.raises(KeyError):  # MissingClassError is also a KeyError
+        inclusion_stats(lab, 1.0, schema={"pore": 0, "NMC": 1})
     with pytest.raises(ValueError, match="min_voxels"):
         inclusion_stats(lab, 1.0, min_voxels=0)
+    with pytest.raises(TypeError, match="n_layers=3"):
+        inclusion_stats(lab, 1.0, layers=3)
