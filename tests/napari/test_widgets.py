@@ -92,7 +92,7 @@ def test_review_correct_finetune_resegment(make_napari_viewer, qtbot, store):
     assert ft.version_combo.currentText() == "v001"
     assert Path(ft.model_edit.text()).name == default_model_path().name
     ft.iter_spin.setValue(10)
-    ft.lr_spin.setValue(3e-3)
+    ft.lr_spin.setValue(1e-3)
     ft.batch_spin.setValue(6)
     ft.start()
     _wait(qtbot, ft)
@@ -104,7 +104,10 @@ def test_review_correct_finetune_resegment(make_napari_viewer, qtbot, store):
     assert card["training"]["parent_model"]["name"] == DEFAULT_MODEL
     assert card["training"]["corrections"] == "corrections/v001"
     dice = card["metrics"]["reviewed_dice"]
-    assert dice["mean_after"] > dice["mean_before"]
+    # the painted class is learnt (a mean over classes is not the figure here: a class with a
+    # handful of voxels in the tile, e.g. crack, swings it either way)
+    assert dice["after"]["pore"] > dice["before"]["pore"] + 0.3, (dice["before"], dice["after"])
+    assert dice["after"]["active"] > 0.9, (dice["before"], dice["after"])
     assert Path(ft.model_edit.text()) == res.path
 
     # re-segment the tile as a new segmentation version, through the pipeline's stage

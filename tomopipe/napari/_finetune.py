@@ -152,11 +152,11 @@ def _free_stem(folder, stem):
 
 
 def _score(model, volume, labels, box, schema):
-    from ..segment import classes_to_labels, dice_scores, predict_probabilities
+    from ..segment import dice_scores, labels_from_probabilities, predict_probabilities
 
     region = tuple((s.start, s.stop) for s in box)
     prob = predict_probabilities(volume, model, region=region)
-    pred = classes_to_labels(np.argmax(prob, axis=0), model.classes, model.schema)
+    pred = labels_from_probabilities(prob, model)
     return dice_scores(pred, labels, schema, ignore=(NOT_REVIEWED,))
 
 
@@ -243,10 +243,11 @@ def finetune(store, corrections="latest", *, model=None, out=None, iterations=30
         raise StageError(f"{store / version}: no reviewed voxel")
     train_box = tuple(slice(max(0, s.start - m), min(n, s.stop + m)) for s, m, n in zip(box, margin, vol.shape))
     n_box = int(np.prod([s.stop - s.start for s in train_box]))
+    # the crop is normalized with the whole volume's statistics, as inference does
     if n_box * 5 < 512 * 2**20:
-        pair = (np.asarray(vol[train_box], dtype=np.float32), np.asarray(labels[train_box]))
+        pair = (np.asarray(vol[train_box], dtype=np.float32), np.asarray(labels[train_box]), vol)
     else:  # read patch by patch
-        pair = (da.from_zarr(vol)[train_box], da.from_zarr(labels)[train_box])
+        pair = (da.from_zarr(vol)[train_box], da.from_zarr(labels)[train_box], vol)
     truth = np.asarray(labels[box])
     before = _score(mdl, vol, truth, box, mdl.schema)
     # patches no larger than the box (rounded up to the network's multiple): no time spent on padding

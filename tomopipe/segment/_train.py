@@ -113,6 +113,8 @@ class _Sampler:
     def __init__(self, pairs, cfg, rng):
         from ._schema import _lut
 
+        refs = [p[2] if len(p) > 2 and p[2] is not None else p[0] for p in pairs]
+        pairs = [(p[0], p[1]) for p in pairs]
         self.pairs = pairs
         self.cfg = cfg
         self.rng = rng
@@ -123,7 +125,7 @@ class _Sampler:
         self.lut = lut
         sizes = np.array([np.prod(v.shape) for v, _ in pairs], dtype=float)
         self.p = sizes / sizes.sum()
-        self.stats = [self._stats(v) for v, _ in pairs]
+        self.stats = [self._stats(r) for r in refs]
         self.planes = [self._annotated_planes(lab) for _, lab in pairs]
 
     @staticmethod
@@ -258,11 +260,13 @@ def train_unet(pairs, config=None, *, init=None, progress=None, cancel=None):
 
     Parameters
     ----------
-    pairs : sequence of (volume, labels)
+    pairs : sequence of (volume, labels) or (volume, labels, reference)
         ``(z, y, x)`` reconstructed volumes (NumPy or zarr, read patch by patch; μ in 1/cm
         for ``scale`` normalization, any units for ``percentile``) and label volumes of the
         same shape in `config.schema` values; :data:`UNLABELLED` (254) and other values
-        outside the schema are ignored by the loss (sparse corrections).
+        outside the schema are ignored by the loss (sparse corrections). `reference`, when
+        `volume` is a crop, is the whole volume it was cut from: percentile normalization
+        takes its statistics there, as inference on that volume does.
     config : TrainConfig, optional
     init : SegmentationModel, optional
         Start from these weights (fine-tuning on corrections) instead of a random
@@ -309,7 +313,8 @@ def train_unet(pairs, config=None, *, init=None, progress=None, cancel=None):
     cfg = config or TrainConfig()
     if not pairs:
         raise ValueError("pairs: no training volumes")
-    for i, (v, lab) in enumerate(pairs):
+    for i, pair in enumerate(pairs):
+        v, lab = pair[0], pair[1]
         if tuple(v.shape) != tuple(lab.shape) or len(v.shape) != 3:
             raise ValueError(f"pairs[{i}]: volume {tuple(v.shape)} and labels {tuple(lab.shape)} must be "
                              "3-D of the same shape")
@@ -337,7 +342,7 @@ def train_unet(pairs, config=None, *, init=None, progress=None, cancel=None):
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
     sampler = _Sampler(pairs, cfg, rng)
-    weights = torch.tensor(_class_weights(pairs, cfg, sampler.lut), dtype=torch.float32)
+    weights = torch.tensor(_class_weights(sampler.pairs, cfg, sampler.lut), dtype=torch.float32)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     pct = 0.1 if init is None else 0.02
     if cfg.iterations * pct >= 2:
@@ -347,6 +352,12 @@ def train_unet(pairs, config=None, *, init=None, progress=None, cancel=None):
     k = len(cfg.classes)
     rows, t0 = [], time.perf_counter()
     net.train()
+    if init is not None:
+        # fine-tuning: keep the batch-norm statistics of the parent model (a few small batches
+        # from one reviewed region would replace them and shift every other region's output)
+        for m in net.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.eval()
     every = 50 if init is None else 10
     for step in range(1, cfg.iterations + 1):
         if cancel is not None and cancel():
