@@ -107,3 +107,34 @@ def test_grouped_engine_agrees_with_chunkwise_reference(tiny_model, sim_volume):
     b_l, b_p = da.compute(*_segment_dask_chunkwise(vol, tiny_model))
     np.testing.assert_allclose(a_p.astype(np.float32), b_p.astype(np.float32), atol=2e-3)
     assert np.mean(a_l == b_l) > 0.999
+
+
+def test_class_weights_of_the_card_shift_the_decision(tiny_model, sim_volume):
+    """inference.class_weights: labels = argmax w·p, in memory and chunked alike; the
+    probabilities are those of the unweighted model."""
+    import dataclasses
+
+    from tomopipe.errors import ModelError
+    from tomopipe.segment import class_weights, labels_from_probabilities
+
+    plain = tiny_model
+    lab0, prob0 = segment(sim_volume.mu, plain)
+    values = np.array([plain.schema[c] for c in plain.classes], dtype=np.uint8)
+    top = plain.classes[int(np.argmax([(lab0 == v).sum() for v in values]))]  # the most frequent class
+    card = {**plain.card, "inference": {**plain.card["inference"], "class_weights": {top: 0.5}}}
+    weighted = dataclasses.replace(plain, card=card)
+    w = class_weights(weighted)
+    k = plain.classes.index(top)
+    assert w[k] == np.float32(0.5) and (np.delete(w, k) == 1).all()
+    np.testing.assert_array_equal(class_weights(plain), np.ones(len(plain.classes), np.float32))
+    lab1, prob1 = segment(sim_volume.mu, weighted)
+    np.testing.assert_array_equal(prob0, prob1)
+    p = predict_probabilities(sim_volume.mu, plain)
+    np.testing.assert_array_equal(lab1, values[(p * w[:, None, None, None]).argmax(0)])
+    np.testing.assert_array_equal(labels_from_probabilities(p, weighted), lab1)
+    assert (lab1 == values[k]).sum() < (lab0 == values[k]).sum()
+    chunked, _ = segment_dask(da.from_array(sim_volume.mu, chunks=(20, 24, 24)), weighted)
+    np.testing.assert_array_equal(np.asarray(chunked), lab1)
+    bad = dataclasses.replace(plain, card={**card, "inference": {"class_weights": {"graphite": 2.0}}})
+    with pytest.raises(ModelError, match="graphite"):
+        class_weights(bad)

@@ -34,7 +34,15 @@ from ._baselines import (
 )
 from ._data import SimVolume, simulate_volume, simulated_series
 from ._heldout import HELDOUT_SCANS, TRAINING_SERIES
-from ._infer import InputDomainWarning, predict_probabilities, segment, segment_dask, tile_geometry
+from ._infer import (
+    InputDomainWarning,
+    class_weights,
+    labels_from_probabilities,
+    predict_probabilities,
+    segment,
+    segment_dask,
+    tile_geometry,
+)
 from ._metrics import dice_scores, mean_scores
 from ._model import BUNDLED_MODELS, SegmentationModel, default_model_path, load_model, read_card, save_model
 from ._normalize import check_input_domain, input_sample, input_stats
@@ -46,7 +54,7 @@ from ._unet import UNet
 __all__ = [
     "DEFAULT_SCHEMA", "DEFAULT_CLASSES", "classes_to_labels", "truth_to_labels",
     "UNet", "SegmentationModel", "load_model", "save_model", "read_card", "default_model_path", "BUNDLED_MODELS",
-    "predict_probabilities", "segment", "segment_dask", "tile_geometry",
+    "predict_probabilities", "labels_from_probabilities", "class_weights", "segment", "segment_dask", "tile_geometry",
     "check_input_domain", "input_sample", "input_stats", "InputDomainWarning",
     "TrainConfig", "train_unet", "TrainProgress", "TrainingCancelled", "UNLABELLED", "fine_tune",
     "train_from_store", "SimVolume", "simulate_volume", "simulated_series",

@@ -285,6 +285,23 @@ def class_weights(model):
     return np.asarray([float(w.get(c, 1.0)) for c in model.classes], dtype=np.float32)
 
 
+def labels_from_probabilities(prob, model):
+    """Labels of class probabilities: ``argmax_k w_k p_k`` (:func:`class_weights`).
+
+    Parameters
+    ----------
+    prob : (n_classes, ...) ndarray
+        Probabilities in the model's class order (e.g. of :func:`predict_probabilities`).
+    model : SegmentationModel
+
+    Returns
+    -------
+    ndarray of uint8
+        Label values of the model's schema, the shape of ``prob[0]``.
+    """
+    return _labels_of(prob, model)
+
+
 def _labels_of(prob, model):
     w = class_weights(model)
     if np.all(w == 1.0):
