@@ -88,16 +88,25 @@ def test_worker_killed_mid_run(tmp_path, write_workflow, scan_file):
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                       host="127.0.0.1") as cluster, Client(cluster) as client:
         pids = list(client.run(os.getpid).values())
-        killed = []
+        killed, armed = [], []
+
+        def kill():
+            os.kill(pids[0], signal.SIGKILL)
+            killed.append(pids[0])
 
         def log(line):
-            if line.startswith("[volume]") and not killed:
-                def kill():
-                    os.kill(pids[0], signal.SIGKILL)
-                    killed.append(pids[0])
-                threading.Timer(0.05, kill).start()
+            # several "[volume]" lines may come before the timer fires: arm it once
+            if line.startswith("[volume]") and not armed:
+                armed.append(True)
+                timer = threading.Timer(0.05, kill)
+                timer.start()
+                timers.append(timer)
+
+        timers = []
 
         res = run_workflow(wf, tmp_path / "dist.zarr", scheduler=cluster.scheduler_address, progress=False, log=log)
+        for timer in timers:
+            timer.join()
     assert killed, "no worker was killed"
     assert "volume" in res.ran
     np.testing.assert_array_equal(_volume(res.store), _volume(ref.store))
