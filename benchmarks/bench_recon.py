@@ -339,8 +339,8 @@ def _format_peers(cases, info, args):
                  f"{_version('astra-toolbox')}, algotom: {_version('algotom')}")
     lines.append(f"- load average (1, 5, 15 min) at start: {info['load']}")
     lines.append("")
-    lines.append(f"Reproduce with `python benchmarks/bench_recon.py --write` (peers from "
-                 f"`pip install -e '.[bench]'`; tomopy is found when `import tomopy` works).")
+    lines.append("Reproduce with `python benchmarks/bench_recon.py --write` (peers from "
+                 "`pip install -e '.[bench]'`; tomopy is found when `import tomopy` works).")
     return "\n".join(lines)
 
 

@@ -81,7 +81,11 @@ def main():
                 sampler.switch(stage)
 
     t1 = time.perf_counter()
-    res = run_series(load_workflow(series.series_workflow), progress=False, log=log)
+    sw = load_workflow(series.series_workflow)
+    dvc = sw.dvc
+    dvc_text = (f"DVC (node spacing {dvc.node_spacing_um:g} µm, subset {dvc.subset_size_um or dvc.node_spacing_um:g} µm, "
+                f"search ±{dvc.search_voxels} voxels)")
+    res = run_series(sw, progress=False, log=log)
     t_run = time.perf_counter() - t1
     sampler.stop()
     rows = [f"| {k} | {sampler.seconds.get(k, 0):.0f} | {sampler.peak.get(k, 0):.0f} |"
@@ -96,7 +100,7 @@ def main():
 The six states of the CuS study (OCV → D1.7V → D1.2V → D0.7V → C2.5V → C3.0V), {args.size}³ voxels of
 0.88 µm, simulated (`tomopipe simulate insitu`, {t_sim:.0f} s) and run as one series
 (`tomopipe run series.yaml`, {t_run:.0f} s): each state reconstructed (Vo's sorting filter),
-segmented by the shipped U-Net, quantified from that segmentation; DVC on 50 µm cuboids against
+segmented by the shipped U-Net, quantified from that segmentation; {dvc_text} against
 OCV and between consecutive states; the report. Times summed over the six states; peak resident
 memory of the whole process during each stage.
 

@@ -60,7 +60,7 @@ _OK, _MASKED, _FEATURELESS, _NO_CONV, _OUTLIER, _LOW_CORR, _NAN = range(7)
 #: pixel-search results whose correlation coefficient is below 0.98 (``pixelSearchCCmin``), a
 #: value for low-noise images. Measured here (benchmarks/RESULTS.md, "DVC: ZNCC of true and
 #: false matches"): subsets tracked between two reconstructed states of the simulated cell
-#: (128³, 5·10⁴ photons) converge at ZNCC 0.87–0.98 (5th percentile 0.90); Gauss–Newton also
+#: (128³, 5·10⁴ photons) converge at ZNCC 0.86–0.98 (5th percentile 0.90); Gauss–Newton also
 #: converges on subsets of two unrelated textures, at ZNCC 0.18–0.24 with |u| up to 8 voxels.
 #: 0.8 keeps every true match at that noise and rejects the false ones by a wide margin.
 ZNCC_MIN = 0.8

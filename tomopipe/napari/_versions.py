@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputFileError, InvalidDataError, ModelError, ShapeMismatchError, StageError
+from ..errors import InvalidDataError, ModelError, ShapeMismatchError, StageError
 from ._schema import NOT_REVIEWED, label_schema
-from ._store import SEGMENTATION, list_versions
+from ._store import SEGMENTATION
 
 __all__ = ["CORRECTIONS", "SEGMENTATIONS", "check_corrections", "save_corrections", "resegment", "next_version"]
 

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from qtpy.QtCore import QObject, Qt, Signal
+from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -29,7 +29,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ._finetune import finetune, models_folder, parent_model_path
+from ._finetune import finetune, parent_model_path
 from ._measure import layer_profile, plot_profile, write_profile_csv
 from ._review import class_counts, rank_tiles, tile_slices, view_region
 from ._schema import NOT_REVIEWED, label_colours, label_schema
