@@ -187,3 +187,23 @@ def test_random_forest_stage_on_scribbles(d07, tmp_path):
         assert s.loc[name, "dice"] > 0.8, s
     with pytest.raises(ConfigError, match="needs annotations"):
         run_workflow(_with(wf, tmp_path / "rf2.zarr", method="random_forest"), progress=False)
+
+
+def test_editing_the_card_recomputes_the_stage(d07, tmp_path):
+    """The stage's fingerprint holds what of the card changes the labels besides the weights
+    (here the decision weights): an edited card recomputes, an untouched one is skipped."""
+    import shutil
+
+    src = default_model_path(V1)
+    mdl = tmp_path / "m.safetensors"
+    shutil.copy(src, mdl)
+    shutil.copy(src.with_suffix(".md"), tmp_path / "m.md")
+    _, wf = d07
+    w = _with(wf, tmp_path / "e.zarr", model=str(mdl))
+    first = run_workflow(w, progress=False)
+    assert "segmentation" in first.ran
+    assert "segmentation" in run_workflow(w, progress=False).skipped
+    card = (tmp_path / "m.md").read_text()
+    (tmp_path / "m.md").write_text(card.replace("inference:\n", "inference:\n  class_weights:\n    crack: 0.5\n", 1))
+    again = run_workflow(w, progress=False)
+    assert "segmentation" in again.ran

@@ -102,6 +102,9 @@ def segmentation_stage(cfg, volume: StageRef, *, volume_shape, model=None, annot
     params = cfg.model_dump(mode="json")
     if model is not None:
         params["model_sha256"] = model.card["weights"]["sha256"]
+        # what of the card changes the output besides the weights (normalization, tiles,
+        # orientations, decision weights): editing it recomputes the stage
+        params["model_card"] = {k: model.card.get(k) for k in ("classes", "schema", "normalization", "inference")}
         schema = dict(model.schema)
     else:
         schema = dict(DEFAULT_SCHEMA)
