@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from numbers import Integral
 
 import dask
 import dask.array as da
@@ -30,6 +29,7 @@ from scipy import ndimage
 
 from ._input import (
     _as_volume,
+    _check_count,
     _check_schema,
     _check_voxel_size,
     _doc_layers,
@@ -53,12 +53,6 @@ __all__ = ["CrackStats", "crack_stats"]
 _APERTURE_VOX = 4.0
 _SHEET_RADIUS_VOX = 3.4
 
-
-
-def _check_count(value, name, *, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, Integral) or int(value) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _check_fraction(value, name, *, low_open=True):

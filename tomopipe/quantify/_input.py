@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping
+from numbers import Integral
 
 import dask.array as da
 import numpy as np
@@ -311,3 +312,28 @@ def _layer_kwargs(layers, n_layers, thickness_um, z_range_um):
     return {"layers": layers, "n_layers": n_layers, "thickness_um": thickness_um,
             "z_range_um": z_range_um}
 
+
+
+def _check_count(value, name, *, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, Integral) or int(value) < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _size_distribution(diameters_um, volumes_um3, diameter_bins, vox):
+    """Count and volume per bin of equivalent diameter (µm): a DataFrame with
+    ``diameter_lo_um, diameter_hi_um, count, volume_um3``. `diameter_bins`: a number of equal
+    bins over the diameters' range, or increasing bin edges (µm)."""
+    d = np.asarray(diameters_um, dtype=np.float64)
+    if isinstance(diameter_bins, Integral) and not isinstance(diameter_bins, bool):
+        nb = _check_count(diameter_bins, "diameter_bins")
+        lo, hi = (float(d.min()), float(d.max())) if d.size else (0.0, 1.0)
+        edges = np.linspace(lo, hi if hi > lo else lo + vox.max, nb + 1)
+    else:
+        edges = np.asarray(diameter_bins, dtype=np.float64)
+        if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
+            raise ValueError("diameter_bins must be an int or increasing bin edges (µm)")
+    cnt, _ = np.histogram(d, bins=edges)
+    vol, _ = np.histogram(d, bins=edges, weights=np.asarray(volumes_um3, dtype=np.float64))
+    return pd.DataFrame({"diameter_lo_um": edges[:-1], "diameter_hi_um": edges[1:],
+                         "count": cnt.astype(np.int64), "volume_um3": vol})

@@ -55,6 +55,7 @@ from ._input import (
     _doc_layers,
     _is_numpy,
     _resolve_slabs,
+    _size_distribution,
     _slab_frame,
     _warn_below_voxel,
 )
@@ -567,19 +568,6 @@ def particle_stats(labels, voxel_size_um, *, phase, schema=None, layers=None, n_
     tot = _summary(used[covered])
     tot.update(z_start_um=float(frame["z_start_um"].min()), z_stop_um=float(frame["z_stop_um"].max()))
     d = table["equivalent_diameter_um"].to_numpy()
-    if np.ndim(diameter_bins) == 0:
-        nb = int(diameter_bins)
-        if nb < 1:
-            raise ValueError(f"diameter_bins must be >= 1 or bin edges (µm), got {diameter_bins!r}")
-        lo, hi = (float(d.min()), float(d.max())) if d.size else (0.0, 1.0)
-        edges = np.linspace(lo, hi if hi > lo else lo + vox.max, nb + 1)
-    else:
-        edges = np.asarray(diameter_bins, dtype=np.float64)
-        if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
-            raise ValueError("diameter_bins must be an int or increasing bin edges (µm)")
-    cnt, _ = np.histogram(d, bins=edges)
-    vol, _ = np.histogram(d, bins=edges, weights=table["volume_um3"].to_numpy())
-    dist = pd.DataFrame({"diameter_lo_um": edges[:-1], "diameter_hi_um": edges[1:],
-                         "count": cnt.astype(np.int64), "volume_um3": vol})
+    dist = _size_distribution(d, table["volume_um3"].to_numpy(), diameter_bins, vox)
     return ParticleStats(particles=table, per_layer=per_layer, totals=pd.Series(tot, name="total"),
                          size_distribution=dist, labels=ids, n_particles=int(len(table)))

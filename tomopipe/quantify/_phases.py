@@ -21,7 +21,6 @@ volumes and work chunk by chunk for the latter (see :mod:`tomopipe.quantify._obj
 from __future__ import annotations
 
 from dataclasses import dataclass
-from numbers import Integral
 
 import dask.array as da
 import numpy as np
@@ -33,18 +32,14 @@ from ._input import (
     _check_schema,
     _check_voxel_size,
     _doc_layers,
+    _check_count,
     _is_numpy,
     _resolve_slabs,
+    _size_distribution,
 )
 from ._objects import _map_blocks_reduce, label_objects, object_table
 
 __all__ = ["InclusionStats", "inclusion_stats"]
-
-
-def _check_count(value, name, *, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, Integral) or int(value) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _phase_volume(labels, schema_values):
@@ -257,19 +252,8 @@ def inclusion_stats(labels, voxel_size_um, *, schema=None, layers=None, n_layers
     hosts = hosts.reset_index()
 
     listed = table[table["n_voxels"] >= min_voxels].reset_index(drop=True)
-    d = listed["equivalent_diameter_um"].to_numpy()
-    if isinstance(diameter_bins, Integral) and not isinstance(diameter_bins, bool):
-        nb = _check_count(diameter_bins, "diameter_bins")
-        lo, hi = (float(d.min()), float(d.max())) if d.size else (0.0, 1.0)
-        edges = np.linspace(lo, hi if hi > lo else lo + vox.max, nb + 1)
-    else:
-        edges = np.asarray(diameter_bins, dtype=np.float64)
-        if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
-            raise ValueError("diameter_bins must be an int or increasing bin edges (µm)")
-    nh, _ = np.histogram(d, bins=edges)
-    vh, _ = np.histogram(d, bins=edges, weights=listed["volume_um3"].to_numpy())
-    size_dist = pd.DataFrame({"diameter_lo_um": edges[:-1], "diameter_hi_um": edges[1:],
-                              "count": nh.astype(np.int64), "volume_um3": vh})
+    size_dist = _size_distribution(listed["equivalent_diameter_um"].to_numpy(), listed["volume_um3"].to_numpy(),
+                                   diameter_bins, vox)
     shaped = listed[listed["n_voxels"] >= min_voxels_shape]
     hist, normal, angle = _orientation(shaped, float(angle_bin_deg))
     per_slice = _objects_per_slice(comp, listed["id"].to_numpy(), lab.shape[0])
