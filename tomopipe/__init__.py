@@ -12,7 +12,7 @@ argument order and units (cm, keV, radians)::
     rec = tp.recon(proj, theta, center=tp.find_center_vo(proj))
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .prep import (
     minus_log,

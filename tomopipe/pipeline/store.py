@@ -17,7 +17,7 @@ Group attributes of a complete stage (``attrs["tomopipe"]``)::
 
     {"stage": ..., "complete": true, "fingerprint": sha256 of (stage, parameters,
      upstream fingerprints, tomopipe version), "parameters": {...}, "inputs": {...},
-     "version": "0.1.0", "started": ISO time, "finished": ISO time, "seconds": wall time}
+     "version": "0.2.0", "started": ISO time, "finished": ISO time, "seconds": wall time}
 
 Do not list the root group's members with zarr (``.tomopipe/`` and ``*.partial`` folders are
 not zarr nodes); :meth:`Store.stages` lists the complete stages.
