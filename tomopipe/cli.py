@@ -116,13 +116,15 @@ def run(
 
 @app.command()
 def info(store: Path = typer.Argument(..., help="a tomopipe zarr store")):
-    """List the complete stages of STORE with their arrays, units and parameters."""
+    """List the complete stages of STORE (and its corrections/ and segmentations/ versions)
+    with their arrays, units and parameters."""
     from .pipeline import Store, StoreLock
 
     if not (store / "zarr.json").is_file():
         _fail(f"{store}: not a zarr store")
     st = Store(store)
-    for name in st.stages():
+    names = st.stages() + [f"{kind}/{v}" for kind in ("corrections", "segmentations") for v in st.versions(kind)]
+    for name in names:
         g = st.group(name)
         meta = g.attrs["tomopipe"]
         took = f", {meta['seconds']:.1f} s" if meta.get("seconds") is not None else ""

@@ -267,3 +267,19 @@ def test_open_store_refuses_what_is_not_a_store(tmp_path):
     assert not is_store(tmp_path / "x.zarr")
     with pytest.raises(InputFileError, match="not a tomopipe store"):
         open_store(tmp_path / "x.zarr")
+
+
+def test_info_lists_corrections_versions(store):
+    """`tomopipe info` lists saved corrections versions beside the stages."""
+    from typer.testing import CliRunner
+
+    from tomopipe.cli import app
+
+    lab = _labels(store)[:]
+    corr = np.full(lab.shape, 254, np.uint8)
+    corr[:4, :4, :4] = lab[:4, :4, :4]
+    assert save_corrections(store, corr, reviewed_regions=[(slice(0, 4),) * 3], author="a") == "corrections/v001"
+    res = CliRunner().invoke(app, ["info", str(store)])
+    assert res.exit_code == 0, res.output
+    assert "segmentation/" in res.output and "corrections/v001/" in res.output
+    assert "reviewed" in res.output and list_versions(store, "corrections") == ["v001"]

@@ -257,12 +257,7 @@ def _volume_levels(group):
 
 def list_versions(path, kind):
     """Complete versions ``vNNN`` under ``<store>/<kind>/`` in order (``corrections``, ``segmentations``)."""
-    folder = Path(path) / kind
-    if not folder.is_dir():
-        return []
-    st = Store(path)
-    return sorted(p.name for p in folder.iterdir()
-                  if p.is_dir() and p.name.startswith("v") and p.name[1:].isdigit() and st.info(f"{kind}/{p.name}"))
+    return Store(path).versions(kind)
 
 
 def open_store(path):

@@ -349,6 +349,19 @@ class Store:
                     found.append((meta.get("finished", ""), p.stat().st_mtime, p.name))
         return [name for *_, name in sorted(found)]
 
+    def versions(self, kind):
+        """Complete versions ``vNNN`` under ``<store>/<kind>/``, in order.
+
+        `kind` is ``"corrections"`` (reviewed labels saved by the napari plugin) or
+        ``"segmentations"`` (re-segmentations with a fine-tuned model); versions are written
+        once and never edited.
+        """
+        folder = self.path / kind
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir()
+                      if p.is_dir() and p.name.startswith("v") and p.name[1:].isdigit() and self.info(f"{kind}/{p.name}"))
+
     def leftovers(self):
         """Folders an interrupted run left behind: ``<stage>.partial`` and ``<stage>.old``."""
         return sorted(p.name for p in self.path.iterdir() if p.is_dir() and p.name.endswith((_PARTIAL, _OLD)))
