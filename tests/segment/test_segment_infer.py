@@ -138,3 +138,15 @@ def test_class_weights_of_the_card_shift_the_decision(tiny_model, sim_volume):
     bad = dataclasses.replace(plain, card={**card, "inference": {"class_weights": {"graphite": 2.0}}})
     with pytest.raises(ModelError, match="graphite"):
         class_weights(bad)
+
+
+def test_float16_conversion_is_numpys():
+    """The probabilities' float16 conversion (through PyTorch, fast on values that become
+    subnormal) gives NumPy's astype bit for bit, ties and subnormals included."""
+    from tomopipe.segment._infer import _float16
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 0x3F800001, 2_000_000, dtype=np.uint32).view(np.float32)  # all of [0, 1]
+    ties = ((np.arange(0, 0x3F800000 >> 13, 7, dtype=np.uint32) << 13) | 0x1000).view(np.float32)
+    for x in (a, ties, a.reshape(8, -1, 50)[:, ::3].transpose(0, 2, 1)):  # and a strided view
+        np.testing.assert_array_equal(_float16(x).view(np.uint16), x.astype(np.float16).view(np.uint16))

@@ -285,6 +285,15 @@ def class_weights(model):
     return np.asarray([float(w.get(c, 1.0)) for c in model.classes], dtype=np.float32)
 
 
+def _float16(prob):
+    """float32 → float16, bit for bit NumPy's ``astype`` (round to nearest even), through
+    PyTorch: NumPy converts every value that becomes a float16 subnormal (most small class
+    probabilities) on a slow path, ~15× slower than PyTorch's vectorized conversion."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(prob, dtype=np.float32)).to(torch.float16).numpy()
+
+
 def labels_from_probabilities(prob, model):
     """Labels of class probabilities: ``argmax_k w_k p_k`` (:func:`class_weights`).
 
@@ -356,12 +365,12 @@ def segment(volume, model, *, tile=None, overlap=None, orientations=None, voxel_
         raise ValueError(f"volume must be 3-D (z, y, x), got shape {np.shape(volume)}")
     stats = _prepare(volume, model, voxel_size_um, units, None, guard)
     prob = predict_probabilities(volume, model, tile=tile, overlap=overlap, orientations=orientations, stats=stats)
-    return _labels_of(prob, model), (prob.astype(np.float16) if probabilities else None)
+    return _labels_of(prob, model), (_float16(prob) if probabilities else None)
 
 
 def _chunk_task(block, model, lo, shape, region, plans, stats, probabilities):  # the chunkwise engine
     prob = _predict_all(model, block, lo, shape, region, plans, stats)
-    return _labels_of(prob, model), (prob.astype(np.float16) if probabilities else np.zeros((0,), np.float16))
+    return _labels_of(prob, model), (_float16(prob) if probabilities else np.zeros((0,), np.float16))
 
 
 
@@ -463,7 +472,7 @@ def _group_task(block, model, geo, group, stats):
 def _combine_task(region, k, metas, results, model, probabilities):
     parts = [(perm, ext, acc, wsum) for (perm, ext), (acc, wsum) in zip(metas, results)]
     prob = _combine(region, k, parts)
-    return _labels_of(prob, model), (prob.astype(np.float16) if probabilities else np.zeros((0,), np.float16))
+    return _labels_of(prob, model), (_float16(prob) if probabilities else np.zeros((0,), np.float16))
 
 
 def segment_dask(volume, model, *, chunks=None, tile=None, overlap=None, orientations=None, voxel_size_um=None,
