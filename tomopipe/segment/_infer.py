@@ -268,13 +268,27 @@ def predict_probabilities(volume, model, *, tile=None, overlap=None, region=None
 
 
 def class_weights(model):
-    """Per-class weights of the labels' decision, ``(n_classes,)`` float32 (ones by default).
+    """Per-class weights of the labels' decision (ones unless the card sets them).
 
     The labels are ``argmax_k w_k p_k`` over the blended probabilities ``p``. A card may set
     ``inference.class_weights`` (class name → weight): a prior correction fitted on held-out
     simulated scans so that argmax volumes match the true volumes of classes whose boundaries
     are mostly partial-volume voxels (the fit and its held-out check are in the card). The
     probabilities themselves are not changed.
+
+    Parameters
+    ----------
+    model : SegmentationModel
+
+    Returns
+    -------
+    (n_classes,) ndarray of float32
+        In the model's class order.
+
+    Raises
+    ------
+    ModelError
+        If the card weights a class the model does not have.
     """
     w = model.card.get("inference", {}).get("class_weights") or {}
     unknown = set(w) - set(model.classes)
@@ -299,14 +313,19 @@ def labels_from_probabilities(prob, model):
 
     Parameters
     ----------
-    prob : (n_classes, ...) ndarray
+    prob : (n_classes, z, y, x) ndarray of float
         Probabilities in the model's class order (e.g. of :func:`predict_probabilities`).
     model : SegmentationModel
 
     Returns
     -------
-    ndarray of uint8
-        Label values of the model's schema, the shape of ``prob[0]``.
+    (z, y, x) ndarray of uint8
+        Label values of the model's schema.
+
+    Raises
+    ------
+    ModelError
+        If the card weights a class the model does not have (:func:`class_weights`).
     """
     return _labels_of(prob, model)
 
@@ -475,6 +494,20 @@ def _combine_task(region, k, metas, results, model, probabilities):
     return _labels_of(prob, model), (_float16(prob) if probabilities else np.zeros((0,), np.float16))
 
 
+def _dask_setup(volume, model, chunks, tile, overlap, orientations, voxel_size_um, units, stats, guard):
+    """What both chunked engines start from: the dask volume (rechunked), the tile plans, the
+    normalization statistics (and the input guard) and the model as one shared dask object."""
+    vol = volume if isinstance(volume, da.Array) else da.from_array(volume, chunks=chunks or "auto")
+    if vol.ndim != 3:
+        raise ValueError(f"volume must be 3-D (z, y, x), got shape {vol.shape}")
+    if chunks is not None:
+        vol = vol.rechunk(chunks)
+    plans = _plans(model, vol.shape, tile, overlap, orientations)
+    stats = _prepare(vol, model, voxel_size_um, units, stats, guard)
+    mdl = dask.delayed(model, name=f"tomopipe-model-{model.card['weights']['sha256'][:16]}-{model.device}")
+    return vol, plans, stats, mdl
+
+
 def segment_dask(volume, model, *, chunks=None, tile=None, overlap=None, orientations=None, voxel_size_um=None,
                  units=None, probabilities=True, guard=True, stats=None):
     """Segment a (large) volume chunk by chunk: lazy labels and probabilities.
@@ -525,16 +558,9 @@ def segment_dask(volume, model, *, chunks=None, tile=None, overlap=None, orienta
     InputDomainWarning
         If the volume lies outside the model's input domain.
     """
-    vol = volume if isinstance(volume, da.Array) else da.from_array(volume, chunks=chunks or "auto")
-    if vol.ndim != 3:
-        raise ValueError(f"volume must be 3-D (z, y, x), got shape {vol.shape}")
-    if chunks is not None:
-        vol = vol.rechunk(chunks)
-    shape = vol.shape
-    plans = _plans(model, shape, tile, overlap, orientations)
-    stats = _prepare(vol, model, voxel_size_um, units, stats, guard)
-    k = len(model.classes)
-    mdl = dask.delayed(model, name=f"tomopipe-model-{model.card['weights']['sha256'][:16]}-{model.device}")
+    vol, plans, stats, mdl = _dask_setup(volume, model, chunks, tile, overlap, orientations, voxel_size_um,
+                                         units, stats, guard)
+    shape, k = vol.shape, len(model.classes)
     tasks = {}  # (plan index, group indices) -> delayed (acc, wsum)
 
     def group_task(p, gi):
@@ -583,16 +609,9 @@ def _segment_dask_chunkwise(volume, model, *, chunks=None, tile=None, overlap=No
     """The inference engine of tomopipe-unet25d-cus-v1's time: each chunk task recomputes every
     tile touching it. Kept for the benchmark's old path (``benchmarks/bench_segment.py``)."""
     guard, voxel_size_um, units = False, None, None
-    vol = volume if isinstance(volume, da.Array) else da.from_array(volume, chunks=chunks or "auto")
-    if vol.ndim != 3:
-        raise ValueError(f"volume must be 3-D (z, y, x), got shape {vol.shape}")
-    if chunks is not None:
-        vol = vol.rechunk(chunks)
-    shape = vol.shape
-    plans = _plans(model, shape, tile, overlap, orientations)
-    stats = _prepare(vol, model, voxel_size_um, units, stats, guard)
-    k = len(model.classes)
-    mdl = dask.delayed(model, name=f"tomopipe-model-{model.card['weights']['sha256'][:16]}-{model.device}")
+    vol, plans, stats, mdl = _dask_setup(volume, model, chunks, tile, overlap, orientations, voxel_size_um,
+                                         units, stats, guard)
+    shape, k = vol.shape, len(model.classes)
     bounds = [np.concatenate([[0], np.cumsum(c)]) for c in vol.chunks]
     grid_l = np.empty(tuple(len(c) for c in vol.chunks), dtype=object)
     grid_p = np.empty_like(grid_l)
