@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 
 def ball(shape, centre, radius, scale=(1.0, 1.0, 1.0)):
@@ -260,3 +262,19 @@ def packed_spheres(seed, shape=(64, 64, 64), mean_radius=6.0, sigma=0.25, fracti
         box[new] = len(radii)
         filled += int(new.sum())
     return ids, np.array(radii)
+
+
+def touching_groups(ids):
+    """Number of groups of truth objects linked by face adjacency (touching objects merge)."""
+    n = int(ids.max())
+    edges = []
+    for ax in range(3):
+        a = np.moveaxis(ids, ax, 0)
+        p, q = a[:-1].ravel(), a[1:].ravel()
+        m = (p > 0) & (q > 0) & (p != q)
+        edges.append(np.stack([p[m], q[m]], axis=1))
+    e = np.concatenate(edges).astype(np.int64)
+    g = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n + 1, n + 1))
+    _, comp = connected_components(g, directed=False)
+    present = np.unique(ids[ids > 0])
+    return len(np.unique(comp[present]))

@@ -5,10 +5,8 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
-from quantify_phantoms import ball, calendered_electrode, cracked_block, cylindrical_cell
+from quantify_phantoms import ball, calendered_electrode, cracked_block, cylindrical_cell, touching_groups
 from tomopipe.quantify import ResolutionWarning, crack_stats
 from tomopipe.quantify._cracks import _orientation
 from tomopipe.schema import LabelSchema, MissingClassError
@@ -111,7 +109,7 @@ def test_crack_class_is_exact(five_cells):
     s = crack_stats(labels, st.voxel_size_um, schema=schema, min_voxels=1)
     assert s.method == "label"
     assert s.total_volume_um3 == pytest.approx(st.totals["crack_volume_um3"], rel=1e-12)
-    assert s.n_cracks == _touching_groups(st.crack_ids)
+    assert s.n_cracks == touching_groups(st.crack_ids)
     # aperture and tilt of each crack against its truth
     truth = st.cracks.set_index("id")
     for _, row in s.cracks.iterrows():
@@ -119,21 +117,6 @@ def test_crack_class_is_exact(five_cells):
         assert abs(row["aperture_um"] - truth.loc[tid, "aperture_um"]) <= st.voxel_size_um
         assert abs(row["angle_to_z_deg"] - truth.loc[tid, "orientation_deg"]) < 4.0
     assert s.volume_weighted_angle_to_z_deg == pytest.approx(_truth_mean_tilt(st.cracks), abs=1.5)
-
-
-def _touching_groups(ids):
-    """Number of groups of truth objects linked by face adjacency (touching objects merge)."""
-    n = int(ids.max())
-    edges = []
-    for ax in range(3):
-        a = np.moveaxis(ids, ax, 0)
-        p, q = a[:-1].ravel(), a[1:].ravel()
-        m = (p > 0) & (q > 0) & (p != q)
-        edges.append(np.stack([p[m], q[m]], axis=1))
-    e = np.concatenate(edges).astype(np.int64)
-    g = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n + 1, n + 1))
-    _, comp = connected_components(g, directed=False)
-    return len(np.unique(comp[np.unique(ids[ids > 0])]))
 
 
 # --------------------------------------------------------------------------------------------

@@ -4,9 +4,8 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 import pytest
+from quantify_phantoms import touching_groups
 from scipy import ndimage
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from tomopipe.quantify import inclusion_stats
 from tomopipe.quantify._cracks import _orientation
@@ -24,22 +23,6 @@ def _truth_dominant(table):
     return _orientation(table.rename(columns={"orientation_deg": "angle_to_z_deg"}), 5.0)[2]
 
 
-def _touching_groups(ids):
-    """Number of groups of truth objects linked by face adjacency (touching objects merge)."""
-    n = int(ids.max())
-    edges = []
-    for ax in range(3):
-        a = np.moveaxis(ids, ax, 0)
-        p, q = a[:-1].ravel(), a[1:].ravel()
-        m = (p > 0) & (q > 0) & (p != q)
-        edges.append(np.stack([p[m], q[m]], axis=1))
-    e = np.concatenate(edges).astype(np.int64)
-    g = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n + 1, n + 1))
-    _, comp = connected_components(g, directed=False)
-    present = np.unique(ids[ids > 0])
-    return len(np.unique(comp[present]))
-
-
 @pytest.mark.parametrize("name", ["D0.7V", "C3.0V"])
 def test_inclusions_match_truth(states, name):
     s = states[name]
@@ -49,7 +32,7 @@ def test_inclusions_match_truth(states, name):
     assert res.total_volume_um3 == pytest.approx(truth, rel=1e-12)
     assert res.inclusions["volume_um3"].sum() == pytest.approx(truth, rel=1e-12)
     # touching inclusions (same particle) are one component: count the truth's groups
-    assert res.n_inclusions == _touching_groups(s.inclusion_ids)
+    assert res.n_inclusions == touching_groups(s.inclusion_ids)
     assert res.n_inclusions <= s.totals["n_inclusions"]
     assert abs(res.dominant_angle_to_z_deg - _truth_dominant(s.inclusions)) < 10.0
     # share of the active material: particle voxels are exactly active + inclusion
