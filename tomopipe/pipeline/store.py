@@ -355,6 +355,15 @@ class Store:
         `kind` is ``"corrections"`` (reviewed labels saved by the napari plugin) or
         ``"segmentations"`` (re-segmentations with a fine-tuned model); versions are written
         once and never edited.
+
+        Parameters
+        ----------
+        kind : {"corrections", "segmentations"}
+
+        Returns
+        -------
+        list of str
+            ``["v001", "v002", …]``; versions still being written (not complete) are left out.
         """
         folder = self.path / kind
         if not folder.is_dir():
