@@ -7,11 +7,13 @@ on blocks of angles that stay in cache:
    (≥ 1.5 × the width), FFT;
 2. multiply by the filter and by the phase that moves the rotation axis to ``s = 0``;
 3. inverse FFT, keep the ``n_win`` samples ``|s| < n_win/2`` that the image reads, FFT of
-   length ``n_win``;
-4. multiply by the angle weights, the image-grid offset and the pixel-mean factor;
+   length ``n_win``, multiply by the angle weights, the image-grid offset and the
+   pixel-mean factor (still in cache);
+4. gather the polar samples into the tile order of the points;
 5. type-1 NUFFT of the polar samples onto the ``N × N`` image: finufft spreads them onto a
-   grid about 1.15 N wide (points in tile order), SciPy transforms it, and the modes are
-   divided by the kernel's Fourier transform (deapodization).
+   grid about 1.15 N wide, SciPy transforms it (the second pass only over the ``N`` rows
+   that hold modes, block by block), and the modes are divided by the kernel's Fourier
+   transform (deapodization) while the block is in cache.
 
 Everything that depends only on the geometry — filter, weights, the polar points and the
 finufft plans with their sorted points — is built once and cached, so that the chunks of a
@@ -134,6 +136,7 @@ class _Setup:
                        * np.sinc(fwin[None, :] * sin_t[:, None]))
         if n_win % 2 == 0:
             common[:, n_win // 2] = 0.0  # unpaired Nyquist bin would mix the two packed slices
+        # (angle, freq) order: applied block by block while the rows' spectra are in cache
         self.common = common.astype(np.complex64)
         # tomopy's orientation: image rows run against y; s = x cos θ + y sin θ
         kx = (2 * np.pi * fwin[None, :] * cos_t[:, None]).ravel()
@@ -155,9 +158,8 @@ class _Setup:
             self.order = np.arange(kx.size, dtype=np.intp)
         self.kx = kx[self.order].astype(np.float32)
         self.ky = ky[self.order].astype(np.float32)
-        self.common = self.common.ravel()[self.order]
-        d = _deapodization(n_out, self.nf, self.eps, self.upsampfac).astype(np.float32)
-        self.deapod = np.multiply.outer(d, d)
+        # 1/Φ along one axis; the 2-D factor is its outer product, formed block by block
+        self.deapod = _deapodization(n_out, self.nf, self.eps, self.upsampfac).astype(np.float32)
         self._free = {}  # finufft threads -> idle plans
         self._lock = threading.Lock()
 
@@ -206,24 +208,42 @@ class _Setup:
         edges = np.linspace(0, self.kx.size, n + 1).astype(int)
         return list(zip(edges[:-1], edges[1:]))
 
-    def image(self, grid, out_a, out_b, threads, deapod, steps=None):
-        """Image of the spread `grid` (overwritten): FFT, then the modes times `deapod`.
+    def image(self, grid, out_a, out_b, threads, scale=1.0, steps=None):
+        """Image of the spread `grid` (overwritten): inverse FFT, then the modes times 1/Φ.
 
         Mode ``k = -N//2 … (N-1)//2`` sits at grid index ``k mod nf``; the real part goes
-        to `out_a`, the imaginary part to `out_b` (None: dropped). `deapod` is
-        :attr:`deapod`, possibly times a unit scale.
+        to `out_a`, the imaginary part to `out_b` (None: dropped), times `scale`. The FFT is
+        pruned: along axis 0 for every grid column, then along axis 1 only for the ``N``
+        rows that hold modes, in blocks of rows that stay in cache through the
+        deapodization (the outer product of :attr:`deapod` with itself, formed per block).
         """
-        g = scipy.fft.ifft2(grid, norm="forward", workers=threads, overwrite_x=True)
+        g = scipy.fft.ifft(grid, axis=0, norm="forward", workers=threads, overwrite_x=True)
         if steps is not None:
-            steps.lap("fft2")
+            steps.lap("fft2 (axis 0)")
         n, nf, h = self.n_out, self.nf, self.n_out // 2
-        blocks = ((slice(0, h), slice(nf - h, nf)), (slice(h, n), slice(0, n - h)))
-        for dst, part in ((out_a, g.real), (out_b, g.imag)):
-            if dst is None:
-                continue
-            for rd, rs in blocks:
-                for cd, cs in blocks:
-                    np.multiply(part[rs, cs], deapod[rd, cd], out=dst[rd, cd])
+        d = self.deapod
+        d_rows = d if scale == 1.0 else d * np.float32(scale)
+        outs = [o for o in (out_a, out_b) if o is not None]
+        parts = (lambda z: z.real, lambda z: z.imag)[: len(outs)]
+        tmp = np.empty((_IMAGE_ROWS, n), dtype=np.float32)
+        # output rows [0, h) hold modes -h … -1 (grid rows nf-h …), rows [h, n) modes 0 …
+        for r_dst, r_src in ((0, nf - h), (h, 0)):
+            n_rows = h if r_dst == 0 else n - h
+            for i0 in range(0, n_rows, _IMAGE_ROWS):
+                b = min(_IMAGE_ROWS, n_rows - i0)
+                rows = slice(r_src + i0, r_src + i0 + b)
+                z = scipy.fft.ifft(g[rows], axis=1, norm="forward", workers=threads,
+                                   overwrite_x=True)
+                fac = np.multiply.outer(d_rows[r_dst + i0:r_dst + i0 + b], d, out=tmp[:b])
+                for dst, part in zip(outs, parts):
+                    o = dst[r_dst + i0:r_dst + i0 + b]
+                    zz = part(z)
+                    np.multiply(zz[:, nf - h:], fac[:, :h], out=o[:, :h])
+                    np.multiply(zz[:, : n - h], fac[:, h:], out=o[:, h:])
+
+
+#: Rows of the image transformed and deapodized together (a block stays in cache).
+_IMAGE_ROWS = 32
 
 
 def _even_fast_len(n):
@@ -336,7 +356,6 @@ def _pairs(setup, sino, centers, scale, out, pairs, threads, steps=None):
     grids = [np.empty((setup.nf, setup.nf), dtype=np.complex64) for _ in range(threads)]
     parts = setup.parts(threads)
     pool = ThreadPoolExecutor(threads) if threads > 1 else None
-    deapod = setup.deapod if scale == 1.0 else setup.deapod * np.float32(scale)
     lap = steps.lap if steps is not None else (lambda name: None)
 
     def spread(k):
@@ -380,13 +399,10 @@ def _pairs(setup, sino, centers, scale, out, pairs, threads, steps=None):
                 w[:, n_pos:] = pad[:, n_pad - n_neg:]
                 lap("window")
                 res = scipy.fft.fft(w, axis=-1, workers=threads, overwrite_x=True)
-                if not np.shares_memory(res, w):
-                    w[...] = res
+                np.multiply(res, setup.common[i0:i1], out=w)  # weights, while in cache
                 lap("fft_win")
-            spec = win
-            np.take(spec.reshape(-1), setup.order, out=strengths)
-            strengths *= setup.common
-            lap("weights")
+            np.take(win.reshape(-1), setup.order, out=strengths)
+            lap("gather")
             if pool is None:
                 spread(0)
             else:
@@ -394,8 +410,8 @@ def _pairs(setup, sino, centers, scale, out, pairs, threads, steps=None):
                 for g in grids[1:]:
                     grids[0] += g
             lap("spread")
-            setup.image(grids[0], out[a], None if b is None else out[b], threads, deapod, steps)
-            lap("deapodize")
+            setup.image(grids[0], out[a], None if b is None else out[b], threads, scale, steps)
+            lap("fft2 (axis 1) + deapodize")
     if pool is not None:
         pool.shutdown()
 
