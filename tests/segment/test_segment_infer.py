@@ -150,3 +150,52 @@ def test_float16_conversion_is_numpys():
     ties = ((np.arange(0, 0x3F800000 >> 13, 7, dtype=np.uint32) << 13) | 0x1000).view(np.float32)
     for x in (a, ties, a.reshape(8, -1, 50)[:, ::3].transpose(0, 2, 1)):  # and a strided view
         np.testing.assert_array_equal(_float16(x).view(np.uint16), x.astype(np.float16).view(np.uint16))
+
+
+def test_weighted_argmax_is_numpys_argmax_ties_included():
+    """The running-maximum argmax gives np.argmax(w·p, axis=0): the first class on ties."""
+    from tomopipe.segment._infer import _weighted_argmax
+
+    rng = np.random.default_rng(1)
+    p = rng.random((8, 6, 7, 9), dtype=np.float32)
+    p[:, 0] = np.round(p[:, 0] * 2) / 2  # many exact ties
+    p[3, 1] = p[5, 1] = 0.99  # tie between two later classes
+    for w in (np.ones(8, np.float32), np.array([1, 1, 0.5, 1, 0.223, 1, 0.525, 1], np.float32)):
+        ref = np.argmax(p * w[:, None, None, None], axis=0)
+        got = _weighted_argmax(p, w)
+        np.testing.assert_array_equal(got, ref)
+        assert got.dtype == np.uint8
+    np.testing.assert_array_equal(_weighted_argmax(p[:, ::2].transpose(0, 2, 1, 3), np.ones(8, np.float32)),
+                                  np.argmax(p[:, ::2].transpose(0, 2, 1, 3), axis=0))
+
+
+def test_inference_net_folds_batch_norm_and_follows_the_weights(tiny_model, tiny_model_3d):
+    """The inference copy with batch norm folded into the convolutions gives the network's
+    logits (float32 rounding), keeps no batch norm, and is rebuilt when the weights change
+    in place (as fine-tuning does)."""
+    import copy
+    import dataclasses
+
+    import torch
+
+    from tomopipe.segment._infer import _inference_net
+
+    for mdl in (tiny_model, tiny_model_3d):
+        model = dataclasses.replace(mdl, net=copy.deepcopy(mdl.net))
+        torch.manual_seed(0)
+        shape = (2, model.in_channels, 16, 16) if model.ndim == 2 else (1, 1, 16, 16, 16)
+        x = torch.randn(shape)
+        fused = _inference_net(model)
+        assert fused is not model.net and _inference_net(model) is fused  # cached
+        assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in fused.modules())
+        with torch.inference_mode():
+            ref, got = model.net(x), fused(x)
+        torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-4)
+        with torch.no_grad():  # an in-place change of the weights, as an optimizer step makes
+            model.net.down[0][0].weight.mul_(-1.0)
+            model.net.down[0][1].running_mean.add_(0.3)
+        fused2 = _inference_net(model)
+        assert fused2 is not fused
+        with torch.inference_mode():
+            torch.testing.assert_close(fused2(x), model.net(x), rtol=1e-4, atol=1e-4)
+            assert not torch.allclose(fused2(x), got, atol=1e-3)

@@ -11,8 +11,11 @@ seams, and tile borders are blended away.
 
 from __future__ import annotations
 
+import copy
 import itertools
+import threading
 import warnings
+import weakref
 
 import dask
 import dask.array as da
@@ -136,12 +139,57 @@ def _predict_all(model, block, lo, shape, region, plans, stats):
     return out
 
 
-def _run_net(model, block):
-    """Class probabilities (K, *tile) float32 of one normalized input block (tile plus context)."""
+_FUSED = weakref.WeakKeyDictionary()  # net -> (parameter versions, net with batch norm folded)
+_FUSED_LOCK = threading.Lock()
+
+
+def _inference_net(model):
+    """`model.net` with every batch norm folded into the convolution before it (eval only).
+
+    Batch norm at inference is a per-channel affine map, so it can be merged into the
+    convolution's weights and bias (:func:`torch.nn.utils.fusion.fuse_conv_bn_eval`): the
+    same logits up to float32 rounding (≈ 1e-5), one pass over every activation less.
+    Rebuilt when any parameter or buffer of `model.net` has changed in place (fine-tuning).
+    """
+    import torch
+    from torch import nn
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    net = model.net
+    if not (hasattr(net, "down") and hasattr(net, "dec")):  # not tomopipe's UNet: run it as is
+        return net
+    tensors = list(net.parameters()) + list(net.buffers())
+    version = tuple((t.data_ptr(), t._version) for t in tensors)
+    with _FUSED_LOCK:
+        hit = _FUSED.get(net)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+    with torch.no_grad():
+        fused = copy.deepcopy(net).eval()
+        for block in list(fused.down) + list(fused.dec):
+            for i in range(len(block) - 1):
+                if isinstance(block[i], (nn.Conv2d, nn.Conv3d)) and isinstance(block[i + 1], nn.modules.batchnorm._BatchNorm):
+                    block[i] = fuse_conv_bn_eval(block[i], block[i + 1])
+                    block[i + 1] = nn.Identity()
+        if fused.ndim == 2 and model.card.get("inference", {}).get("memory_format") == "channels_last":
+            fused = fused.to(memory_format=torch.channels_last)
+    with _FUSED_LOCK:
+        _FUSED[net] = (version, fused)
+    return fused
+
+
+def _run_net(model, block, layout="numpy"):
+    """Class probabilities of one normalized input block (tile plus context).
+
+    Returns (K, *tile) float32 NumPy (a view); with ``layout="torch"`` the contiguous
+    softmax tensor instead: ``(ny, K, z, x)`` for the 2.5-D net (planes as the batch),
+    ``(1, K, z, y, x)`` in 3-D.
+    """
     import torch
     import torch.nn.functional as F
 
     x = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32))
+    net = _inference_net(model)
     m = model.net.multiple
     if model.ndim == 2:
         c = model.in_channels
@@ -160,9 +208,12 @@ def _run_net(model, block):
     if model.ndim == 2 and model.card.get("inference", {}).get("memory_format") == "channels_last":
         planes = planes.contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
-        logits = model.net(planes.to(model.device))
+        logits = net(planes.to(model.device))
+        if any(pad):
+            logits = logits[(slice(None), slice(None)) + tuple(slice(0, s) for s in spatial)]
         prob = torch.softmax(logits.float(), dim=1).cpu()
-    prob = prob[(slice(None), slice(None)) + tuple(slice(0, s) for s in spatial)]
+    if layout == "torch":
+        return prob
     if model.ndim == 2:
         return prob.permute(1, 2, 0, 3).numpy()  # (K, z, ny, x)
     return prob[0].numpy()
@@ -332,10 +383,26 @@ def labels_from_probabilities(prob, model):
 
 def _labels_of(prob, model):
     w = class_weights(model)
-    if np.all(w == 1.0):
-        return classes_to_labels(np.argmax(prob, axis=0), model.classes, model.schema)
-    return classes_to_labels(np.argmax(prob * w.reshape((-1,) + (1,) * (prob.ndim - 1)), axis=0), model.classes,
-                             model.schema)
+    return classes_to_labels(_weighted_argmax(prob, w), model.classes, model.schema)
+
+
+def _weighted_argmax(prob, w):
+    """``argmax_k w_k · prob[k]`` over axis 0 (the first maximum on ties, as ``np.argmax``).
+
+    A running maximum over the classes, each a contiguous pass: about twice as fast as
+    NumPy's argmax along the (outer) class axis, and no (K, …) temporary.
+    """
+    prob = np.asarray(prob, dtype=np.float32)
+    best = prob[0] * w[0]
+    idx = np.zeros(best.shape, dtype=np.intp if len(w) > 255 else np.uint8)
+    v = np.empty_like(best)
+    better = np.empty(best.shape, dtype=bool)
+    for k in range(1, len(w)):
+        np.multiply(prob[k], w[k], out=v)
+        np.greater(v, best, out=better)
+        np.maximum(best, v, out=best)
+        np.putmask(idx, better, k)
+    return idx
 
 
 def segment(volume, model, *, tile=None, overlap=None, orientations=None, voxel_size_um=None, units=None,
@@ -421,6 +488,8 @@ def _group_sum(model, block, geo, group, stats):
     `block`: the volume on the group's input range (edge-replicated outside the volume), in
     the plan's axis order; it is normalized here with `stats`.
     """
+    import torch
+
     block = normalize_block(block, stats)
     tile, ctx = geo["tile"], geo["context"]
     ext = [ab for _, ab in group]
@@ -429,11 +498,21 @@ def _group_sum(model, block, geo, group, stats):
     wsum = np.zeros(shape_e, dtype=np.float32)
     w0, w1, w2 = geo["windows"]
     w = w0[:, None, None] * w1[None, :, None] * w2[None, None, :]
+    # the weighting and the sum run in PyTorch (both cores, any strides) on the network's own
+    # layout: the same float32 products and sums as acc += prob * w in NumPy
+    if model.ndim == 2:
+        w_net = torch.from_numpy(np.ascontiguousarray(w.transpose(1, 0, 2)))[:, None]  # (ny, 1, z, x)
+        to_acc = (1, 2, 0, 3)  # (ny, K, z, x) -> (K, z, ny, x)
+    else:
+        w_net = torch.from_numpy(w)[None, None]
+        to_acc = (0, 1, 2, 3, 4)
+    acc_t = torch.from_numpy(acc)[None] if model.ndim == 3 else torch.from_numpy(acc)
     for combo in itertools.product(*[starts for starts, _ in group]):
         src = tuple(slice(s - a, s - a + t + 2 * c) for s, (a, _), t, c in zip(combo, ext, tile, ctx))
-        prob = _run_net(model, block[src])
+        prob = _run_net(model, block[src], layout="torch")
         dst = tuple(slice(s - a, s - a + t) for s, (a, _), t in zip(combo, ext, tile))
-        acc[(slice(None),) + dst] += prob * w
+        lead = (slice(None),) * (2 if model.ndim == 3 else 1)
+        acc_t[lead + dst].add_((prob * w_net).permute(to_acc))  # in place, no copy back
         wsum[dst] += w
     return acc, wsum
 
@@ -457,6 +536,16 @@ def _combine(region, k, parts):
     for perm, items in by_plan.items():
         preg = tuple(region[i] for i in perm)
         pshape = tuple(rshape[i] for i in perm)
+        whole = [(ext, acc, wsum) for ext, acc, wsum in items
+                 if all(a <= r0 and b >= r1 for (a, b), (r0, r1) in zip(ext, preg))]
+        if len(items) == 1 and whole:  # one group holds the region: 0 + x is x, skip the sums
+            (ext, acc, wsum), = items
+            src = tuple(slice(r0 - a, r1 - a) for (a, _), (r0, r1) in zip(ext, preg))
+            a_sum = np.divide(acc[(slice(None),) + src], wsum[src])
+            prob = a_sum.transpose((0,) + tuple(1 + i for i in perm))
+            out = prob if out is None else out + prob
+            plans_seen.append(perm)
+            continue
         a_sum = np.zeros((k,) + pshape, dtype=np.float32)
         w_sum = np.zeros(pshape, dtype=np.float32)
         for ext, acc, wsum in items:
