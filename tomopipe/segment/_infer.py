@@ -158,8 +158,7 @@ def _inference_net(model):
     net = model.net
     if not (hasattr(net, "down") and hasattr(net, "dec")):  # not tomopipe's UNet: run it as is
         return net
-    tensors = list(net.parameters()) + list(net.buffers())
-    version = tuple((t.data_ptr(), t._version) for t in tensors)
+    version = tuple(_stamp(t) for t in list(net.parameters()) + list(net.buffers()))
     with _FUSED_LOCK:
         hit = _FUSED.get(net)
         if hit is not None and hit[0] == version:
@@ -176,6 +175,15 @@ def _inference_net(model):
     with _FUSED_LOCK:
         _FUSED[net] = (version, fused)
     return fused
+
+
+def _stamp(t):
+    """Storage and in-place version counter of a tensor (tensors made under
+    ``torch.inference_mode`` have no counter: their storage stands for them)."""
+    try:
+        return t.data_ptr(), t._version
+    except RuntimeError:
+        return t.data_ptr(), -1
 
 
 def _run_net(model, block, layout="numpy"):
