@@ -223,8 +223,7 @@ class _Setup:
         n, nf, h = self.n_out, self.nf, self.n_out // 2
         d = self.deapod
         d_rows = d if scale == 1.0 else d * np.float32(scale)
-        outs = [o for o in (out_a, out_b) if o is not None]
-        parts = (lambda z: z.real, lambda z: z.imag)[: len(outs)]
+        targets = [(o, part) for o, part in ((out_a, np.real), (out_b, np.imag)) if o is not None]
         tmp = np.empty((_IMAGE_ROWS, n), dtype=np.float32)
         # output rows [0, h) hold modes -h … -1 (grid rows nf-h …), rows [h, n) modes 0 …
         for r_dst, r_src in ((0, nf - h), (h, 0)):
@@ -235,7 +234,7 @@ class _Setup:
                 z = scipy.fft.ifft(g[rows], axis=1, norm="forward", workers=threads,
                                    overwrite_x=True)
                 fac = np.multiply.outer(d_rows[r_dst + i0:r_dst + i0 + b], d, out=tmp[:b])
-                for dst, part in zip(outs, parts):
+                for dst, part in targets:
                     o = dst[r_dst + i0:r_dst + i0 + b]
                     zz = part(z)
                     np.multiply(zz[:, nf - h:], fac[:, :h], out=o[:, :h])
