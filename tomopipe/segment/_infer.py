@@ -657,7 +657,7 @@ def segment_dask(volume, model, *, chunks=None, tile=None, overlap=None, orienta
     """
     vol, plans, stats, mdl = _dask_setup(volume, model, chunks, tile, overlap, orientations, voxel_size_um,
                                          units, stats, guard)
-    shape, k = vol.shape, len(model.classes)
+    k = len(model.classes)
     tasks = {}  # (plan index, group indices) -> delayed (acc, wsum)
 
     def group_task(p, gi):
@@ -669,21 +669,12 @@ def segment_dask(volume, model, *, chunks=None, tile=None, overlap=None, orienta
             olo, ohi = [0] * 3, [0] * 3
             for j, axis in enumerate(perm):
                 olo[axis], ohi[axis] = lo[j], hi[j]
-            inner = tuple(slice(max(l, 0), min(h, n)) for l, h, n in zip(olo, ohi, shape))
-            src = vol[inner]
-            pad = tuple((max(0, -l), max(0, h - n)) for l, h, n in zip(olo, ohi, shape))
-            if any(q != (0, 0) for q in pad):
-                src = da.pad(src, pad, mode="edge")
-            src = src.transpose(perm)
+            src = _edge_padded(vol, olo, ohi).transpose(perm)
             tasks[(p, gi)] = (dask.delayed(_group_task, pure=True)(src, mdl, geo, group, stats),
                               (perm, [ab for _, ab in group]))
         return tasks[(p, gi)]
 
-    bounds = [np.concatenate([[0], np.cumsum(c)]) for c in vol.chunks]
-    grid_l = np.empty(tuple(len(c) for c in vol.chunks), dtype=object)
-    grid_p = np.empty_like(grid_l)
-    for idx in itertools.product(*(range(len(c)) for c in vol.chunks)):
-        region = tuple((int(b[i]), int(b[i + 1])) for b, i in zip(bounds, idx))
+    def chunk_task(region):
         results, metas = [], []
         for p, (perm, geo) in enumerate(plans):
             preg = tuple(region[i] for i in perm)
@@ -691,7 +682,28 @@ def segment_dask(volume, model, *, chunks=None, tile=None, overlap=None, orienta
                 res, meta = group_task(p, tuple(gi))
                 results.append(res)
                 metas.append(meta)
-        task = dask.delayed(_combine_task, nout=2, pure=True)(region, k, metas, results, mdl, bool(probabilities))
+        return dask.delayed(_combine_task, nout=2, pure=True)(region, k, metas, results, mdl, bool(probabilities))
+
+    return _assemble(vol, k, probabilities, chunk_task)
+
+
+def _edge_padded(vol, lo, hi):
+    """The dask volume on index ranges [lo, hi) per axis, edge-replicated outside it (lazy)."""
+    shape = vol.shape
+    src = vol[tuple(slice(max(l, 0), min(h, n)) for l, h, n in zip(lo, hi, shape))]
+    pad = tuple((max(0, -l), max(0, h - n)) for l, h, n in zip(lo, hi, shape))
+    return da.pad(src, pad, mode="edge") if any(q != (0, 0) for q in pad) else src
+
+
+def _assemble(vol, k, probabilities, chunk_task):
+    """Lazy labels (uint8) and float16 probabilities (or None) in the chunks of `vol`, from
+    ``chunk_task(region)``: one delayed ``(labels, probabilities)`` per chunk region."""
+    bounds = [np.concatenate([[0], np.cumsum(c)]) for c in vol.chunks]
+    grid_l = np.empty(tuple(len(c) for c in vol.chunks), dtype=object)
+    grid_p = np.empty_like(grid_l)
+    for idx in itertools.product(*(range(len(c)) for c in vol.chunks)):
+        region = tuple((int(b[i]), int(b[i + 1])) for b, i in zip(bounds, idx))
+        task = chunk_task(region)
         rshape = tuple(b - a for a, b in region)
         grid_l[idx] = da.from_delayed(task[0], shape=rshape, dtype=np.uint8)
         if probabilities:
@@ -709,23 +721,10 @@ def _segment_dask_chunkwise(volume, model, *, chunks=None, tile=None, overlap=No
     vol, plans, stats, mdl = _dask_setup(volume, model, chunks, tile, overlap, orientations, voxel_size_um,
                                          units, stats, guard)
     shape, k = vol.shape, len(model.classes)
-    bounds = [np.concatenate([[0], np.cumsum(c)]) for c in vol.chunks]
-    grid_l = np.empty(tuple(len(c) for c in vol.chunks), dtype=object)
-    grid_p = np.empty_like(grid_l)
-    for idx in itertools.product(*(range(len(c)) for c in vol.chunks)):
-        region = tuple((int(b[i]), int(b[i + 1])) for b, i in zip(bounds, idx))
+
+    def chunk_task(region):
         lo, hi = _input_range_all(plans, shape, region)
-        inner = tuple(slice(max(l, 0), min(h, n)) for l, h, n in zip(lo, hi, shape))
-        src = vol[inner]
-        pad = tuple((max(0, -l), max(0, h - n)) for l, h, n in zip(lo, hi, shape))
-        if any(p != (0, 0) for p in pad):
-            src = da.pad(src, pad, mode="edge")
-        task = dask.delayed(_chunk_task, nout=2, pure=True)(src, mdl, lo, shape, region, plans, stats,
-                                                            bool(probabilities))
-        rshape = tuple(b - a for a, b in region)
-        grid_l[idx] = da.from_delayed(task[0], shape=rshape, dtype=np.uint8)
-        if probabilities:
-            grid_p[idx] = da.from_delayed(task[1], shape=(k,) + rshape, dtype=np.float16)
-    labels = da.block(grid_l.tolist())
-    prob = da.block(grid_p.tolist()) if probabilities else None
-    return labels, prob
+        return dask.delayed(_chunk_task, nout=2, pure=True)(_edge_padded(vol, lo, hi), mdl, lo, shape, region,
+                                                            plans, stats, bool(probabilities))
+
+    return _assemble(vol, k, probabilities, chunk_task)
