@@ -195,9 +195,13 @@ def train(
     out: Path = typer.Argument(..., help="model stem: writes OUT.safetensors and the card OUT.md"),
     store: Optional[Path] = typer.Option(None, "--store", help="fine-tune on this store's volume and --labels"),
     labels: Optional[Path] = typer.Option(None, "--labels", help="zarr of corrected labels (254 = not reviewed)"),
-    init: str = typer.Option("default", "--init", help="model to fine-tune from (with --store)"),
+    init: Optional[str] = typer.Option(None, "--init", help="model to start from: fine-tune it (with --store; "
+                                       "default: the default model) or continue training it on simulated scans"),
     iterations: Optional[int] = typer.Option(None, "--iterations", help="optimizer steps"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="peak learning rate (default 3e-3; 5e-4 with --store)"),
     cells: int = typer.Option(96, "--cells", help="simulated training scans (one cell each, conditions randomized)"),
+    shapes: str = typer.Option("cus", "--shapes", help="inclusion shapes of the simulated scans: 'cus' (the "
+                               "simulator's flat lenses) or 'varied' (size, aspect and orientation drawn)"),
     size: int = typer.Option(128, "--size", help="voxels per side of the simulated cells"),
     ndim: int = typer.Option(2, "--ndim", help="2: 2.5-D U-Net (default), 3: 3-D U-Net"),
     seed: int = typer.Option(0, "--seed"),
@@ -205,9 +209,10 @@ def train(
 ):
     """Train the segmentation U-Net on simulated scans (default) or fine-tune it on corrections.
 
-    Without --store: simulate CELLS CuS cells (seeded), train, score on held-out scans and write
-    the model with its card (≈1 h on 2 CPU cores with the defaults). With --store and --labels:
-    fine-tune --init on the store's volume where the labels are not 254.
+    Without --store: simulate CELLS CuS cells (seeded), train (from --init's weights when given),
+    score on held-out scans and write the model with its card (≈1 h on 2 CPU cores with the
+    defaults). With --store and --labels: fine-tune --init on the store's volume where the
+    labels are not 254.
     """
     from .segment import TRAINING_SERIES, TrainConfig, train_from_simulation, train_from_store
 
@@ -215,14 +220,18 @@ def train(
         if store is not None:
             if labels is None:
                 raise typer.BadParameter("--store needs --labels (the corrected label array)")
-            cfg = TrainConfig(iterations=iterations or 300, lr=5e-4, seed=seed, threads=threads)
-            path = train_from_store(out, store, labels, init=init, config=cfg, progress=typer.echo)
+            cfg = TrainConfig(iterations=iterations or 300, lr=lr or 5e-4, seed=seed, threads=threads)
+            path = train_from_store(out, store, labels, init=init or "default", config=cfg, progress=typer.echo)
         else:
+            if shapes not in ("cus", "varied"):
+                raise typer.BadParameter(f"--shapes: {shapes!r} is not 'cus' or 'varied'")
             cfg = TrainConfig(ndim=ndim, seed=seed, threads=threads,
                               **({"patch": 64} if ndim == 3 else {}),
-                              **({"iterations": iterations} if iterations else {}))
-            series = {**TRAINING_SERIES, "n_cells": cells, "size": size, "seed": seed}
-            path, table = train_from_simulation(out, config=cfg, series=series, progress=typer.echo)
+                              **({"iterations": iterations} if iterations else {}),
+                              **({"lr": lr} if lr else {}))
+            series = {**TRAINING_SERIES, "n_cells": cells, "size": size, "seed": seed,
+                      **({"shapes": shapes} if shapes != "cus" else {})}
+            path, table = train_from_simulation(out, config=cfg, series=series, init=init, progress=typer.echo)
             typer.echo(table.round(3).to_string())
             typer.echo(f"mean Dice {table['dice'].mean():.3f}")
     except (TomopipeError, ValueError) as exc:

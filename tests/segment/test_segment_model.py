@@ -56,6 +56,22 @@ def test_previous_default_stays_loadable_by_name():
     assert load_model("default", device="cpu").card["name"] != old.card["name"]
 
 
+def test_wider_domain_model_loads_by_name_with_its_recipe():
+    """tomopipe-unet25d-cus-v3: bundled, not the default; its card names its parent, its
+    inclusion-shape domain and its (crack-only) decision weights."""
+    from tomopipe.segment import class_weights
+
+    m = load_model("tomopipe-unet25d-cus-v3", device="cpu")
+    assert m.card["weights"]["sha256"] == _sha256(m.path)
+    assert load_model("default", device="cpu").card["name"] != m.card["name"]
+    tr = m.card["training"]
+    assert tr["series"]["shapes"] == "varied" and tr["domain"]["inclusion_tilt_deg"] == [8.0, 90.0]
+    assert tr["base_model"] == "tomopipe-unet25d-cus-v3-stage1" and len(tr["base_sha256"]) == 64
+    w = dict(zip(m.classes, class_weights(m)))
+    assert w["crack"] == pytest.approx(0.3) and w["inclusion"] == 1.0
+    assert m.card["metrics"]["mean_dice"] >= 0.85
+
+
 def test_card_normalization_is_checked(tmp_path, tiny_model_path):
     w = _copy(tiny_model_path, tmp_path)
     _edit_card(w, lambda c: {**c, "normalization": {"method": "percentile", "percentiles": [99, 1]}})

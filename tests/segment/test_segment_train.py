@@ -70,6 +70,21 @@ def test_simulated_recipe_writes_model_and_card(tmp_path):
     assert list(table.index) == list(m.classes)
 
 
+def test_simulated_recipe_continues_from_a_parent(tmp_path, tiny_model):
+    """`init`: training starts from the parent's weights (a copy) and the card names the parent."""
+    before = {k: v.clone() for k, v in tiny_model.net.state_dict().items()}
+    series = {"n_cells": 1, "seed": 1, "size": 32, "voxel_size_um": (0.8, 1.0), "photons": (2e4, 4e4),
+              "states": ("D0.7V",)}
+    path, _ = train_from_simulation(tmp_path / "child", config=_cfg(iterations=2, patch=16), series=series,
+                                    init=tiny_model)
+    child = load_model(path, device="cpu")
+    assert child.card["training"]["base_model"] == "tiny"
+    assert child.card["training"]["base_sha256"] == tiny_model.card["weights"]["sha256"]
+    assert child.card["architecture"]["features"] == tiny_model.card["architecture"]["features"]
+    assert child.card["weights"]["sha256"] != tiny_model.card["weights"]["sha256"]
+    assert all(torch.equal(v, tiny_model.net.state_dict()[k]) for k, v in before.items())
+
+
 def test_fine_tune_on_three_corrected_xz_slices(tiny_model, sim_volume):
     """Sparse corrections (3 xz slices, 254 elsewhere): finite loss, progress reports, a usable model."""
     from tomopipe.segment import TrainProgress, fine_tune

@@ -21,7 +21,7 @@ import numpy as np
 from ._data import SimVolume
 from ._schema import truth_to_labels
 
-__all__ = ["ScanConditions", "draw_conditions", "simulate_conditions", "randomized_series", "DOMAIN"]
+__all__ = ["ScanConditions", "draw_conditions", "simulate_conditions", "randomized_series", "DOMAIN", "SHAPE_DOMAIN"]
 
 #: Ranges the conditions are drawn from (the training domain written into the model card).
 DOMAIN = {
@@ -41,6 +41,15 @@ DOMAIN = {
     "crack_fraction": (0.0, 0.03),
     "inclusion_fraction": (0.02, 0.12),
     "angles_per_column": (1.0, 1.6),
+}
+#: Ranges of the inclusion shapes drawn when ``shapes="varied"`` (:func:`randomized_series`):
+#: mean long semi-axis (µm), short/long aspect, and the spread of the short axis's angle to z
+#: (degrees; half-normal, so 90° is close to random orientation). The CuS simulator's own
+#: inclusions are oblate lenses flat in the xy plane (1.8 µm, 0.45, 8°).
+SHAPE_DOMAIN = {
+    "inclusion_radius_um": (1.0, 3.0),
+    "inclusion_aspect": (0.35, 1.0),
+    "inclusion_tilt_deg": (8.0, 90.0),
 }
 #: Share of scans drawn at the nominal conditions of the CuS study (35 keV, absorption, the
 #: default cell, 0.7–1.1 µm, 1.5·10⁴–6·10⁴ photons), so the in-domain accuracy is kept.
@@ -81,9 +90,12 @@ class ScanConditions:
     layers_um: tuple
     angles_per_column: float
     nominal: bool
+    inclusion_radius_um: float = 1.8
+    inclusion_aspect: float = 0.45
+    inclusion_tilt_deg: float = 8.0
 
 
-def draw_conditions(rng, seed, size=128):
+def draw_conditions(rng, seed, size=128, shapes="cus"):
     """Draw one scan's conditions from :data:`DOMAIN` (or the nominal ones, :data:`NOMINAL_SHARE`).
 
     Parameters
@@ -93,11 +105,23 @@ def draw_conditions(rng, seed, size=128):
         Seed of the cell, its sequence and the noise.
     size : int
         Reconstructed voxels per side.
+    shapes : {"cus", "varied"}
+        ``"cus"``: the simulator's inclusion shapes (oblate lenses nearly flat in xy);
+        ``"varied"``: for the non-nominal scans, inclusion size, aspect and orientation drawn
+        from :data:`SHAPE_DOMAIN` with a generator of their own (seeded by `seed`), so the
+        other conditions are the same as with ``"cus"``.
 
     Returns
     -------
     ScanConditions
+
+    Raises
+    ------
+    ValueError
+        If `shapes` is neither ``"cus"`` nor ``"varied"``.
     """
+    if shapes not in ("cus", "varied"):
+        raise ValueError(f"shapes: {shapes!r} is not 'cus' or 'varied'")
     d = DOMAIN
     u = lambda key: float(rng.uniform(*d[key]))  # noqa: E731
     logu = lambda lo, hi: float(np.exp(rng.uniform(np.log(lo), np.log(hi))))  # noqa: E731
@@ -112,6 +136,10 @@ def draw_conditions(rng, seed, size=128):
             layers_um=(20.0, 100.0, 80.0, 25.0), angles_per_column=1.5, nominal=True)
     phase = rng.random() < 0.4
     cut = rng.random() < 0.3
+    extra = {}
+    if shapes == "varied":
+        srng = np.random.default_rng([int(seed), 7])
+        extra = {k: float(srng.uniform(*r)) for k, r in SHAPE_DOMAIN.items()}
     return ScanConditions(
         seed=int(seed), size=int(size), state=state,
         energy_keV=logu(*d["energy_keV"]),
@@ -134,7 +162,7 @@ def draw_conditions(rng, seed, size=128):
         layers_um=(float(rng.uniform(5, 35)), float(rng.uniform(50, 160)), float(rng.uniform(20, 100)),
                    float(rng.uniform(8, 40))),
         angles_per_column=u("angles_per_column"),
-        nominal=False)
+        nominal=False, **extra)
 
 
 def simulate_conditions(c):
@@ -175,7 +203,9 @@ def simulate_conditions(c):
         collector_um=c.layers_um[0], cathode_um=c.layers_um[1], separator_um=c.layers_um[2],
         lithium_um=c.layers_um[3], particle_radius_um=radius, active_fraction=c.active_fraction,
         cathode_porosity=c.cathode_porosity, separator_porosity=c.separator_porosity, seed=c.seed))
-    seq = SequenceParams(crack_fraction=c.crack_fraction, inclusion_fraction=c.inclusion_fraction)
+    seq = SequenceParams(crack_fraction=c.crack_fraction, inclusion_fraction=c.inclusion_fraction,
+                         inclusion_radius_um=c.inclusion_radius_um, inclusion_aspect=c.inclusion_aspect,
+                         inclusion_tilt_deg=c.inclusion_tilt_deg)
     state = next(s for s in insitu_sequence(cell, params=seq, seed=c.seed) if s.name == c.state)
     mu_true, delta = label_volumes_to_mu(state.labels, c.energy_keV)
     theta = np.linspace(0.0, np.pi, int(np.ceil(c.angles_per_column * n)), endpoint=False)
@@ -197,8 +227,10 @@ def simulate_conditions(c):
     return SimVolume(mu=rec, labels=np.ascontiguousarray(labels), voxel_size_um=v, info=asdict(c))
 
 
-def randomized_series(n_scans, *, seed=0, size=128, progress=None):
+def randomized_series(n_scans, *, seed=0, size=128, shapes="cus", progress=None):
     """`n_scans` domain-randomized training scans (seeded: scan ``i`` has seed ``seed·10⁴ + i``).
+
+    `shapes` is passed to :func:`draw_conditions`.
 
     Returns
     -------
@@ -207,10 +239,11 @@ def randomized_series(n_scans, *, seed=0, size=128, progress=None):
     rng = np.random.default_rng(seed)
     vols = []
     for i in range(int(n_scans)):
-        c = draw_conditions(rng, seed * 10_000 + i, size)
+        c = draw_conditions(rng, seed * 10_000 + i, size, shapes=shapes)
         vols.append(simulate_conditions(c))
         if progress:
             progress(f"scan {i + 1}/{n_scans}: {c.state}, {c.energy_keV:.0f} keV, {c.voxel_size_um:.2f} µm, "
                      f"{c.photons:.0f} photons, distance {c.distance_mm:.0f} mm"
-                     f"{' + Paganin' if c.paganin else ''}, PSF {c.psf_sigma_px:.1f} px, fov {c.fov}")
+                     f"{' + Paganin' if c.paganin else ''}, PSF {c.psf_sigma_px:.1f} px, fov {c.fov}, inclusions "
+                     f"{c.inclusion_radius_um:.1f} µm × {c.inclusion_aspect:.2f}, tilt {c.inclusion_tilt_deg:.0f}°")
     return vols

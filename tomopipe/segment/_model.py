@@ -38,9 +38,10 @@ FORMAT = "tomopipe-unet/1"
 _REQUIRED = ("name", "format", "architecture", "classes", "schema", "voxel_size_um", "normalization",
              "inference", "weights")
 DEFAULT_MODEL = "tomopipe-unet25d-cus-v2"
-#: Bundled models, loadable by name (``load_model("tomopipe-unet25d-cus-v1")``): the default
-#: and earlier defaults, kept for reproducibility.
-BUNDLED_MODELS = ("tomopipe-unet25d-cus-v2", "tomopipe-unet25d-cus-v1")
+#: Bundled models, loadable by name (``load_model("tomopipe-unet25d-cus-v1")``): the default,
+#: ``tomopipe-unet25d-cus-v3`` (trained on a wider domain, for scans unlike the simulator; its
+#: card says when to use it) and the earlier default, kept for reproducibility.
+BUNDLED_MODELS = ("tomopipe-unet25d-cus-v2", "tomopipe-unet25d-cus-v3", "tomopipe-unet25d-cus-v1")
 
 
 def default_model_path(name=None):

@@ -134,7 +134,7 @@ def _prose(card, table, extra=()):
     return "\n".join(lines)
 
 
-def train_from_simulation(out, *, config=None, series=None, progress=None):
+def train_from_simulation(out, *, config=None, series=None, init=None, progress=None):
     """Simulate a domain-randomized training series, train the U-Net, score it, write the model.
 
     Parameters
@@ -147,6 +147,11 @@ def train_from_simulation(out, *, config=None, series=None, progress=None):
         :func:`tomopipe.segment._domain.randomized_series` (default :data:`TRAINING_SERIES`).
         A dict with ``voxel_size_um`` and ``photons`` ranges instead selects the fixed-condition
         series of :func:`simulated_series` (how ``tomopipe-unet25d-cus-v1`` was trained).
+        ``shapes`` (``"cus"`` or ``"varied"``) is passed on to the randomized series.
+    init : str or SegmentationModel, optional
+        Continue training from this model (a name for :func:`load_model`, a path, or a loaded
+        model) instead of random weights; its architecture and normalization are kept and
+        the card records it as the parent.
     progress : callable, optional
 
     Returns
@@ -169,7 +174,7 @@ def train_from_simulation(out, *, config=None, series=None, progress=None):
     t0 = time.perf_counter()
     if randomized:
         vols = randomized_series(series["n_cells"], seed=series.get("seed", 0), size=series.get("size", 128),
-                                 progress=say)
+                                 shapes=series.get("shapes", "cus"), progress=say)
         voxel_range = DOMAIN["voxel_size_um"]
         source = ("tomopipe.segment._domain.randomized_series: tomopipe.simulate CuS cells under randomized "
                   "conditions, tomopipe.recon")
@@ -180,7 +185,17 @@ def train_from_simulation(out, *, config=None, series=None, progress=None):
                   "Poisson noise, tomopipe.recon)")
     sim_s = time.perf_counter() - t0
     say(f"simulated {len(vols)} training volumes in {sim_s:.0f} s")
-    net, hist = train_unet([(v.mu, v.labels) for v in vols], cfg, progress=say)
+    parent = None
+    if init is not None:
+        from ._model import load_model
+
+        from ._model import _build
+
+        parent = init if isinstance(init, SegmentationModel) else load_model(init, device="cpu")
+        start = _build(parent.card)  # a copy: the parent's own network is left as it is
+        start.load_state_dict({k: v.detach().cpu() for k, v in parent.net.state_dict().items()})
+        parent = SegmentationModel(net=start, card=parent.card, path=parent.path, device="cpu")
+    net, hist = train_unet([(v.mu, v.labels) for v in vols], cfg, init=parent, progress=say)
     train_s = float(hist["seconds"].iloc[-1])
     training = {"source": source,
                 "series": {k: list(v) if isinstance(v, tuple) else v for k, v in series.items()},
@@ -190,6 +205,9 @@ def train_from_simulation(out, *, config=None, series=None, progress=None):
                 "machine": f"{platform.processor() or platform.machine()}, torch threads "
                            f"{__import__('torch').get_num_threads()}",
                 "final_loss": round(float(hist["loss"].iloc[-1]), 4)}
+    if parent is not None:
+        training["base_model"] = parent.card.get("name", Path(parent.path).stem)
+        training["base_sha256"] = parent.card.get("weights", {}).get("sha256")
     if randomized:
         training["domain"] = {k: list(v) for k, v in DOMAIN.items()}
         training["domain_notes"] = ("30 % of the scans at the nominal conditions (35 keV, absorption, default cell); "
@@ -198,6 +216,13 @@ def train_from_simulation(out, *, config=None, series=None, progress=None):
                                     "zingers in 30 %, Vo's ring removal in 30 %, sample larger than the field of "
                                     "view in 30 %, random state of charge, layer thicknesses, particle size, "
                                     "active fraction, porosity, crack and inclusion fractions")
+        if series.get("shapes", "cus") == "varied":
+            from ._domain import SHAPE_DOMAIN
+
+            training["domain"].update({k: list(v) for k, v in SHAPE_DOMAIN.items()})
+            training["domain_notes"] += ("; in the non-nominal scans the Cu-rich inclusions' mean semi-axis, aspect "
+                                         "and tilt of the short axis from z are drawn too (random orientation at "
+                                         "90°)")
     domain = input_domain([v.mu for v in vols], cfg)
     card = _card(net, cfg, name=Path(out).name, training=training, metrics={}, voxel_range=voxel_range,
                  domain=domain)
