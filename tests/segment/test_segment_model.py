@@ -66,9 +66,9 @@ def test_wider_domain_model_loads_by_name_with_its_recipe():
     assert load_model("default", device="cpu").card["name"] != m.card["name"]
     tr = m.card["training"]
     assert tr["series"]["shapes"] == "varied" and tr["domain"]["inclusion_tilt_deg"] == [8.0, 90.0]
-    assert tr["base_model"] == "tomopipe-unet25d-cus-v3-stage1" and len(tr["base_sha256"]) == 64
+    assert tr["base_model"] == "tomopipe-unet25d-cus-v3-stage2" and len(tr["base_sha256"]) == 64
     w = dict(zip(m.classes, class_weights(m)))
-    assert w["crack"] == pytest.approx(0.3) and w["inclusion"] == 1.0
+    assert w["crack"] == pytest.approx(1.5) and w["inclusion"] == 1.0
     assert m.card["metrics"]["mean_dice"] >= 0.85
 
 
