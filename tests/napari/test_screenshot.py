@@ -33,7 +33,14 @@ SCRIPT = textwrap.dedent("""
     while review.busy and time.time() - t0 < 120:
         QApplication.processEvents()
         time.sleep(0.02)
-    review.table.selectRow(0)
+    # the most uncertain tile whose middle slice shows several classes (the ranking depends on
+    # the model: a tile in the collector shows only electrolyte and collector)
+    seg = viewer.layers[1]
+    for row in range(review.table.rowCount()):
+        review.table.selectRow(row)
+        QApplication.processEvents()
+        if len(np.unique(np.asarray(seg.data[review.current_tile[0].start + 8]))) >= 4:
+            break
     viewer.dims.set_point(0, float(review.current_tile[0].start + 8) * 0.88)
     viewer.reset_view()
     for _ in range(20):
@@ -41,7 +48,6 @@ SCRIPT = textwrap.dedent("""
         time.sleep(0.02)
     canvas = viewer.screenshot(out + "/canvas.png", canvas_only=True, flash=False)
     window = viewer.screenshot(out + "/window.png", canvas_only=False, flash=False)
-    seg = viewer.layers[1]
     z = int(round(viewer.dims.point[0] / 0.88))
     present = sorted(int(v) for v in np.unique(np.asarray(seg.data[z])))
     colours = {int(k): list(map(float, seg.colormap.map(np.array([k]))[0])) for k in present}
