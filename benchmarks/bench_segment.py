@@ -39,8 +39,8 @@ import numpy as np
 from _results import machine_info, write_section
 
 OLD = "tomopipe-unet25d-cus-v1"
-#: Models compared with the default in the generalization table: the one trained on a wider
-#: domain for scans unlike the simulator, and the old default.
+#: Models compared with the default: the one trained on a wider domain (bundled, not the
+#: default) and the first default.
 COMPARED = ("tomopipe-unet25d-cus-v3", OLD)
 VOID = ("pore", "crack")
 
@@ -133,12 +133,13 @@ def accuracy():
     t = time.perf_counter()
     rf = fit_random_forest([v.mu for v in train], [v.labels for v in train], max_samples_per_class=20000, seed=0)
     rf_fit_s = time.perf_counter() - t
+    nets = [("default", new), ("v3", load_model(COMPARED[0], device="cpu")), ("v1", old)]
     tables = {}
     for name, vols in (("nominal", held), ("randomized", rand)):
-        sc = {"default": [], "v1": [], "multi-Otsu": [], "random forest": []}
+        sc = {**{k: [] for k, _ in nets}, "multi-Otsu": [], "random forest": []}
         for v in vols:
-            sc["default"].append(_scores(_segment(v.mu, new), v.labels, DEFAULT_SCHEMA)[["dice", "iou"]])
-            sc["v1"].append(_scores(_segment(v.mu, old), v.labels, DEFAULT_SCHEMA)[["dice", "iou"]])
+            for k, m in nets:
+                sc[k].append(_scores(_segment(v.mu, m), v.labels, DEFAULT_SCHEMA)[["dice", "iou"]])
             sc["multi-Otsu"].append(_scores(multiotsu_segment(v.mu, schema=DEFAULT_SCHEMA), v.labels,
                                             DEFAULT_SCHEMA)[["dice", "iou"]])
             sc["random forest"].append(_scores(random_forest_segment(v.mu, rf), v.labels,
@@ -150,7 +151,7 @@ def accuracy():
     rows = []
     for v in series:
         truth = _void_volumes(v.labels, 0.88, DEFAULT_SCHEMA)
-        for mname, m in (("default", new), ("v1", old)):
+        for mname, m in nets:
             pred = _void_volumes(_segment(v.mu, m), 0.88, DEFAULT_SCHEMA)
             rows.append({"state": v.info["state"], "model": mname, **{f"truth_{k}": x for k, x in truth.items()},
                          **{f"pred_{k}": x for k, x in pred.items()}})
@@ -166,7 +167,8 @@ def accuracy_section(tables, rows, rf_fit_s, new, old):
         + " (35 keV, absorption, the CuS study's cell: v1's training domain). **Randomized**: "
         f"{HELDOUT_RANDOMIZED['n_cells']} scans drawn like the default model's training scans with seed "
         f"{HELDOUT_RANDOMIZED['seed']} (20–80 keV, phase contrast, blur, rings, cut field of view, …). Default "
-        f"model `{new.card['name']}` (sha256 {new.card['weights']['sha256'][:12]}…), previous `{old.card['name']}`; "
+        f"model `{new.card['name']}` (sha256 {new.card['weights']['sha256'][:12]}…), `v3` = `{COMPARED[0]}` (bundled, "
+        f"not the default), previous `{old.card['name']}`; "
         f"random forest trained on three nominal training scans (20 000 voxels per class, fit {rf_fit_s:.0f} s).", ""]
     for name, t in tables.items():
         lines += [f"{name.capitalize()} held-out scans, Dice:", "",
@@ -275,9 +277,9 @@ def generalization_section(res):
              "filling the field of view (seed 11), or a cylinder 1.3× wider than it (seed 12); never used in "
              "training. **Simulator**: held-out cells (seeds 9101–9106, D0.7V) of tomopipe's simulator under the "
              "same conditions. "
-             f"Default model `{card['name']}` (sha256 {card['weights']['sha256'][:12]}…); `{COMPARED[0]}` trained "
-             "on a wider domain (randomly oriented inclusions of varied size and aspect), bundled, not the default "
-             f"(its card says why); `{COMPARED[1]}` the old default (μ ÷ 25 at 35 keV). "
+             f"Default model `{card['name']}` (sha256 {card['weights']['sha256'][:12]}…); `{COMPARED[0]}` = the default "
+             "trained further on scans whose inclusions have drawn size, aspect and orientation (bundled, not the "
+             f"default: its card says why); `{COMPARED[1]}` the first default (μ ÷ 25 at 35 keV). "
              "**mean**: mean Dice over the six non-void classes (electrolyte, active, inclusion, lithium, current "
              "collector, outside) present in the truth — a class absent from the truth has no Dice (MONAI's "
              "`ignore_empty` convention; here `outside` in every scan, the sample fills the field of view); "
