@@ -515,11 +515,11 @@ def _group_sum(model, block, geo, group, stats):
         w_net = torch.from_numpy(w)[None, None]
         to_acc = (0, 1, 2, 3, 4)
     acc_t = torch.from_numpy(acc)[None] if model.ndim == 3 else torch.from_numpy(acc)
+    lead = (slice(None),) * (2 if model.ndim == 3 else 1)
     for combo in itertools.product(*[starts for starts, _ in group]):
         src = tuple(slice(s - a, s - a + t + 2 * c) for s, (a, _), t, c in zip(combo, ext, tile, ctx))
         prob = _run_net(model, block[src], layout="torch")
         dst = tuple(slice(s - a, s - a + t) for s, (a, _), t in zip(combo, ext, tile))
-        lead = (slice(None),) * (2 if model.ndim == 3 else 1)
         acc_t[lead + dst].add_((prob * w_net).permute(to_acc))  # in place, no copy back
         wsum[dst] += w
     return acc, wsum
@@ -544,26 +544,23 @@ def _combine(region, k, parts):
     for perm, items in by_plan.items():
         preg = tuple(region[i] for i in perm)
         pshape = tuple(rshape[i] for i in perm)
-        whole = [(ext, acc, wsum) for ext, acc, wsum in items
-                 if all(a <= r0 and b >= r1 for (a, b), (r0, r1) in zip(ext, preg))]
-        if len(items) == 1 and whole:  # one group holds the region: 0 + x is x, skip the sums
-            (ext, acc, wsum), = items
-            src = tuple(slice(r0 - a, r1 - a) for (a, _), (r0, r1) in zip(ext, preg))
+        ext0 = items[0][0]
+        if len(items) == 1 and all(a <= r0 and b >= r1 for (a, b), (r0, r1) in zip(ext0, preg)):
+            # one group holds the region: 0 + x is x, skip the sums
+            _, acc, wsum = items[0]
+            src = tuple(slice(r0 - a, r1 - a) for (a, _), (r0, r1) in zip(ext0, preg))
             a_sum = np.divide(acc[(slice(None),) + src], wsum[src])
-            prob = a_sum.transpose((0,) + tuple(1 + i for i in perm))
-            out = prob if out is None else out + prob
-            plans_seen.append(perm)
-            continue
-        a_sum = np.zeros((k,) + pshape, dtype=np.float32)
-        w_sum = np.zeros(pshape, dtype=np.float32)
-        for ext, acc, wsum in items:
-            lo = [max(a, r0) for (a, _), (r0, _) in zip(ext, preg)]
-            hi = [min(b, r1) for (_, b), (_, r1) in zip(ext, preg)]
-            src = tuple(slice(l - a, h - a) for l, h, (a, _) in zip(lo, hi, ext))
-            dst = tuple(slice(l - r0, h - r0) for l, h, (r0, _) in zip(lo, hi, preg))
-            a_sum[(slice(None),) + dst] += acc[(slice(None),) + src]
-            w_sum[dst] += wsum[src]
-        a_sum /= w_sum
+        else:
+            a_sum = np.zeros((k,) + pshape, dtype=np.float32)
+            w_sum = np.zeros(pshape, dtype=np.float32)
+            for ext, acc, wsum in items:
+                lo = [max(a, r0) for (a, _), (r0, _) in zip(ext, preg)]
+                hi = [min(b, r1) for (_, b), (_, r1) in zip(ext, preg)]
+                src = tuple(slice(l - a, h - a) for l, h, (a, _) in zip(lo, hi, ext))
+                dst = tuple(slice(l - r0, h - r0) for l, h, (r0, _) in zip(lo, hi, preg))
+                a_sum[(slice(None),) + dst] += acc[(slice(None),) + src]
+                w_sum[dst] += wsum[src]
+            a_sum /= w_sum
         prob = a_sum.transpose((0,) + tuple(1 + i for i in perm))  # the permutations are involutions
         out = prob if out is None else out + prob
         plans_seen.append(perm)
