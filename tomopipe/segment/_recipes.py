@@ -134,6 +134,17 @@ def _prose(card, table, extra=()):
     return "\n".join(lines)
 
 
+def _cpu_copy(model):
+    """A CPU copy of `model` (a name or path for :func:`load_model`, or a loaded model) whose
+    network training may change in place: the given model's own network is left as it is."""
+    from ._model import SegmentationModel, _build, load_model
+
+    base = model if isinstance(model, SegmentationModel) else load_model(model, device="cpu")
+    net = _build(base.card)
+    net.load_state_dict({k: v.detach().cpu() for k, v in base.net.state_dict().items()})
+    return SegmentationModel(net=net, card=base.card, path=base.path, device="cpu")
+
+
 def train_from_simulation(out, *, config=None, series=None, init=None, progress=None):
     """Simulate a domain-randomized training series, train the U-Net, score it, write the model.
 
@@ -185,16 +196,7 @@ def train_from_simulation(out, *, config=None, series=None, init=None, progress=
                   "Poisson noise, tomopipe.recon)")
     sim_s = time.perf_counter() - t0
     say(f"simulated {len(vols)} training volumes in {sim_s:.0f} s")
-    parent = None
-    if init is not None:
-        from ._model import load_model
-
-        from ._model import _build
-
-        parent = init if isinstance(init, SegmentationModel) else load_model(init, device="cpu")
-        start = _build(parent.card)  # a copy: the parent's own network is left as it is
-        start.load_state_dict({k: v.detach().cpu() for k, v in parent.net.state_dict().items()})
-        parent = SegmentationModel(net=start, card=parent.card, path=parent.path, device="cpu")
+    parent = None if init is None else _cpu_copy(init)
     net, hist = train_unet([(v.mu, v.labels) for v in vols], cfg, init=parent, progress=say)
     train_s = float(hist["seconds"].iloc[-1])
     training = {"source": source,
@@ -301,7 +303,7 @@ def fine_tune(volume, labels, *, init="default", iterations=300, lr=5e-4, seed=0
     """
     import copy
 
-    from ._model import SegmentationModel, _build, load_model
+    from ._model import SegmentationModel, _build
     from ._train import UNLABELLED, TrainConfig, train_unet
 
     if int(iterations) < 1:
@@ -309,17 +311,14 @@ def fine_tune(volume, labels, *, init="default", iterations=300, lr=5e-4, seed=0
     if tuple(np.shape(labels)) != tuple(np.shape(volume)) or len(np.shape(volume)) != 3:
         raise ValueError(f"labels {tuple(np.shape(labels))} and volume {tuple(np.shape(volume))} must be 3-D of "
                          "the same shape")
-    base = init if isinstance(init, SegmentationModel) else load_model(init, device="cpu")
+    base = _cpu_copy(init)
     annotated = int(sum(np.count_nonzero(np.asarray(labels[i:i + 64]) != UNLABELLED)
                         for i in range(0, np.shape(labels)[0], 64)))
     if annotated == 0:
         raise ValueError(f"labels: no annotated voxel (all {UNLABELLED})")
-    net = _build(base.card)
-    net.load_state_dict({k: v.detach().cpu() for k, v in base.net.state_dict().items()})
-    start = SegmentationModel(net=net, card=base.card, path=base.path, device="cpu")
     cfg = TrainConfig(iterations=int(iterations), lr=float(lr), seed=int(seed), threads=threads,
                       **({"batch": int(batch)} if batch else {}))
-    net, hist = train_unet([(volume, labels)], cfg, init=start, progress=progress, cancel=cancel)
+    net, hist = train_unet([(volume, labels)], cfg, init=base, progress=progress, cancel=cancel)
     card = copy.deepcopy({k: v for k, v in base.card.items() if k not in ("weights", "format")})
     card["training"] = {"source": "fine-tuned on corrected labels", "base_model": base.card["name"],
                         "base_sha256": base.card["weights"]["sha256"] if "weights" in base.card else None,
