@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
@@ -190,6 +191,13 @@ def dvc_cmd(
     typer.echo(f"quiver: {res['quiver']}")
 
 
+class Shapes(str, Enum):
+    """Inclusion shapes of the simulated training scans (:func:`tomopipe.segment._domain.draw_conditions`)."""
+
+    cus = "cus"
+    varied = "varied"
+
+
 @app.command()
 def train(
     out: Path = typer.Argument(..., help="model stem: writes OUT.safetensors and the card OUT.md"),
@@ -200,8 +208,8 @@ def train(
     iterations: Optional[int] = typer.Option(None, "--iterations", help="optimizer steps"),
     lr: Optional[float] = typer.Option(None, "--lr", help="peak learning rate (default 3e-3; 5e-4 with --store)"),
     cells: int = typer.Option(96, "--cells", help="simulated training scans (one cell each, conditions randomized)"),
-    shapes: str = typer.Option("cus", "--shapes", help="inclusion shapes of the simulated scans: 'cus' (the "
-                               "simulator's flat lenses) or 'varied' (size, aspect and orientation drawn)"),
+    shapes: "Shapes" = typer.Option("cus", "--shapes", help="inclusion shapes of the simulated scans: 'cus' "
+                                    "(the simulator's flat lenses) or 'varied' (size, aspect and orientation drawn)"),
     size: int = typer.Option(128, "--size", help="voxels per side of the simulated cells"),
     ndim: int = typer.Option(2, "--ndim", help="2: 2.5-D U-Net (default), 3: 3-D U-Net"),
     seed: int = typer.Option(0, "--seed"),
@@ -223,14 +231,12 @@ def train(
             cfg = TrainConfig(iterations=iterations or 300, lr=lr or 5e-4, seed=seed, threads=threads)
             path = train_from_store(out, store, labels, init=init or "default", config=cfg, progress=typer.echo)
         else:
-            if shapes not in ("cus", "varied"):
-                raise typer.BadParameter(f"--shapes: {shapes!r} is not 'cus' or 'varied'")
             cfg = TrainConfig(ndim=ndim, seed=seed, threads=threads,
                               **({"patch": 64} if ndim == 3 else {}),
                               **({"iterations": iterations} if iterations else {}),
                               **({"lr": lr} if lr else {}))
             series = {**TRAINING_SERIES, "n_cells": cells, "size": size, "seed": seed,
-                      **({"shapes": shapes} if shapes != "cus" else {})}
+                      **({"shapes": shapes.value} if shapes is not Shapes.cus else {})}
             path, table = train_from_simulation(out, config=cfg, series=series, init=init, progress=typer.echo)
             typer.echo(table.round(3).to_string())
             typer.echo(f"mean Dice {table['dice'].mean():.3f}")
