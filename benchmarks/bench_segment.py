@@ -77,6 +77,14 @@ def _summary(table):
             "absent_voxels": int(table["pred_voxels"][~present].sum()), "mean6_absent0": float(strict.mean())}
 
 
+def _models():
+    """[(short name, model)]: the default, then :data:`COMPARED` named by their version ("v3", "v1")."""
+    from tomopipe.segment import load_model
+
+    return [("default", load_model("default", device="cpu"))] + [
+        (name.rsplit("-", 1)[-1], load_model(name, device="cpu")) for name in COMPARED]
+
+
 def _segment(vol, model):
     from tomopipe.segment import segment
 
@@ -117,7 +125,6 @@ def accuracy():
     from tomopipe.segment import (
         DEFAULT_SCHEMA,
         fit_random_forest,
-        load_model,
         mean_scores,
         multiotsu_segment,
         random_forest_segment,
@@ -125,7 +132,8 @@ def accuracy():
     )
     from tomopipe.segment._heldout import TRAINING_SERIES_V1, heldout_randomized, heldout_volumes
 
-    new, old = load_model("default", device="cpu"), load_model(OLD, device="cpu")
+    nets = _models()
+    new, old = nets[0][1], dict(nets)["v1"]
     held = heldout_volumes()
     rand = heldout_randomized()
     train = simulate_volume(TRAINING_SERIES_V1["seed"] * 1000, size=128, voxel_size_um=0.9, photons=3e4,
@@ -133,7 +141,6 @@ def accuracy():
     t = time.perf_counter()
     rf = fit_random_forest([v.mu for v in train], [v.labels for v in train], max_samples_per_class=20000, seed=0)
     rf_fit_s = time.perf_counter() - t
-    nets = [("default", new), ("v3", load_model(COMPARED[0], device="cpu")), ("v1", old)]
     tables = {}
     for name, vols in (("nominal", held), ("randomized", rand)):
         sc = {**{k: [] for k, _ in nets}, "multi-Otsu": [], "random forest": []}
@@ -245,10 +252,9 @@ def simulator_scans(size=128):
 
 
 def generalization():
-    from tomopipe.segment import DEFAULT_SCHEMA, check_input_domain, load_model
+    from tomopipe.segment import DEFAULT_SCHEMA, check_input_domain
 
-    models = [("default", load_model("default", device="cpu"))]
-    models += [(name.rsplit("-", 1)[-1], load_model(name, device="cpu")) for name in COMPARED]
+    models = _models()
     res = {}
     for source, scans in (("independent phantom", phantom_scans()), ("tomopipe simulator, held-out cells",
                                                                       simulator_scans())):
@@ -266,9 +272,9 @@ def generalization():
 
 
 def generalization_section(res):
-    from tomopipe.segment import load_model
+    from tomopipe.segment import default_model_path, read_card
 
-    card = load_model("default", device="cpu").card
+    card = read_card(default_model_path())
     others = [k for k in next(iter(res.values())) if k not in ("default", "random forest", "guard")]
     lines = ["Scans outside the training set, 128³ voxels of 0.9 µm, 2·10⁴ photons, reconstructed by tomopipe. "
              "**Independent phantom**: `tomopipe.simulate.generate_phantom` — written apart from the CuS simulator "
