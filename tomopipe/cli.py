@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -210,7 +210,10 @@ def train(
     cells: int = typer.Option(96, "--cells", help="simulated training scans (one cell each, conditions randomized)"),
     shapes: "Shapes" = typer.Option("cus", "--shapes", help="inclusion shapes of the simulated scans: 'cus' "
                                     "(the simulator's flat lenses) or 'varied' (size, aspect and orientation drawn)"),
-    size: int = typer.Option(128, "--size", help="voxels per side of the simulated cells"),
+    size: List[int] = typer.Option([128], "--size", help="voxels per side of the simulated cells; repeat it "
+                                   "(--size 64 --size 128) to take sizes in turn"),
+    patch_min: Optional[int] = typer.Option(None, "--patch-min", help="draw each step's patch side between this "
+                                            "and the patch (fields of view smaller than the patch)"),
     ndim: int = typer.Option(2, "--ndim", help="2: 2.5-D U-Net (default), 3: 3-D U-Net"),
     seed: int = typer.Option(0, "--seed"),
     threads: Optional[int] = typer.Option(None, "--threads", help="PyTorch CPU threads"),
@@ -234,8 +237,10 @@ def train(
             cfg = TrainConfig(ndim=ndim, seed=seed, threads=threads,
                               **({"patch": 64} if ndim == 3 else {}),
                               **({"iterations": iterations} if iterations else {}),
-                              **({"lr": lr} if lr else {}))
-            series = {**TRAINING_SERIES, "n_cells": cells, "size": size, "seed": seed,
+                              **({"lr": lr} if lr else {}),
+                              **({"patch_min": patch_min} if patch_min else {}))
+            series = {**TRAINING_SERIES, "n_cells": cells, "size": size[0] if len(size) == 1 else list(size),
+                      "seed": seed,
                       **({"shapes": shapes.value} if shapes is not Shapes.cus else {})}
             path, table = train_from_simulation(out, config=cfg, series=series, init=init, progress=typer.echo)
             typer.echo(table.round(3).to_string())

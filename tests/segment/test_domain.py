@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from tomopipe.segment import DEFAULT_SCHEMA
-from tomopipe.segment._domain import SHAPE_DOMAIN, ScanConditions, draw_conditions, simulate_conditions
+from tomopipe.segment._domain import (SHAPE_DOMAIN, ScanConditions, draw_conditions, randomized_series,
+                                      simulate_conditions)
 
 SHAPE_KEYS = tuple(SHAPE_DOMAIN)
 
@@ -55,6 +56,17 @@ def test_inclusion_shape_reaches_the_cell():
     assert flat.info["inclusion_tilt_deg"] == 8.0 and upright.info["inclusion_tilt_deg"] == 90.0
 
 
+def test_sizes_taken_in_turn(monkeypatch):
+    """`size` as a list: scan i gets size[i % len]; every other condition is what one size draws."""
+    from tomopipe.segment import _domain
+
+    monkeypatch.setattr(_domain, "simulate_conditions", lambda c: c)
+    mixed = randomized_series(5, seed=2, size=(32, 48), shapes="varied")
+    one = randomized_series(5, seed=2, size=64, shapes="varied")
+    assert [c.size for c in mixed] == [32, 48, 32, 48, 32]
+    assert [dataclasses.replace(c, size=64) for c in mixed] == one
+
+
 def test_cli_train_refuses_unknown_shapes(tmp_path):
     from typer.testing import CliRunner
 
@@ -62,4 +74,14 @@ def test_cli_train_refuses_unknown_shapes(tmp_path):
 
     r = CliRunner().invoke(app, ["train", str(tmp_path / "m"), "--shapes", "random", "--cells", "1"])
     assert r.exit_code == 2 and "--shapes" in r.output
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli_train_refuses_a_patch_min_out_of_range(tmp_path):
+    from typer.testing import CliRunner
+
+    from tomopipe.cli import app
+
+    r = CliRunner().invoke(app, ["train", str(tmp_path / "m"), "--patch-min", "8", "--cells", "1"])
+    assert r.exit_code == 2 and "patch_min 8" in r.output and r.output.startswith("error:")
     assert not list(tmp_path.iterdir())

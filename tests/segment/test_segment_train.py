@@ -44,6 +44,32 @@ def test_learns_the_big_phases(sim_volume):
         assert s.loc[name, "dice"] > 0.8, s
 
 
+def test_patch_min_draws_smaller_fields_of_view(sim_volume, monkeypatch):
+    """`patch_min`: each step's patches share one side, drawn from the network's multiples
+    between patch_min and patch; without it every patch is `patch` and the stream is unchanged."""
+    from tomopipe.segment import _train
+
+    seen = []
+    orig = _train._Sampler.sample_2d
+
+    def spy(self, batch, patch=None):
+        x, y = orig(self, batch, patch)
+        seen.append(x.shape[-2:])
+        assert x.shape[-2:] == y.shape[-2:] and x.shape[0] == batch
+        return x, y
+
+    monkeypatch.setattr(_train._Sampler, "sample_2d", spy)
+    pairs = [(sim_volume.mu, sim_volume.labels)]
+    train_unet(pairs, _cfg(iterations=30, patch=32, patch_min=7))  # features (8, 16): multiples of 2
+    sides = {s for s in seen}
+    assert all(a == b and a % 2 == 0 and 8 <= a <= 32 for a, b in sides) and len(sides) >= 5
+    seen.clear()
+    a, _ = train_unet(pairs, _cfg())
+    assert {s for s in seen} == {(32, 32)}
+    with pytest.raises(ValueError, match="patch_min"):
+        train_unet(pairs, _cfg(patch_min=64))
+
+
 def test_unlabelled_voxels_are_ignored(sim_volume):
     """All voxels unlabelled but one slab: the loss only sees that slab (no NaN, no error)."""
     lab = np.full_like(sim_volume.labels, UNLABELLED)

@@ -230,19 +230,23 @@ def simulate_conditions(c):
 def randomized_series(n_scans, *, seed=0, size=128, shapes="cus", progress=None):
     """`n_scans` domain-randomized training scans (seeded: scan ``i`` has seed ``seed·10⁴ + i``).
 
-    `shapes` is passed to :func:`draw_conditions`.
+    `size` (voxels per side) is one int, or a sequence taken in turn (scan ``i`` has
+    ``size[i % len(size)]``: smaller cells, whose sample diameter and field of view are
+    smaller too, without changing what else is drawn). `shapes` is passed to
+    :func:`draw_conditions`.
 
     Returns
     -------
     list of SimVolume
     """
+    sizes = [int(size)] if np.ndim(size) == 0 else [int(s) for s in size]
     rng = np.random.default_rng(seed)
     vols = []
     for i in range(int(n_scans)):
-        c = draw_conditions(rng, seed * 10_000 + i, size, shapes=shapes)
+        c = draw_conditions(rng, seed * 10_000 + i, sizes[i % len(sizes)], shapes=shapes)
         vols.append(simulate_conditions(c))
         if progress:
-            progress(f"scan {i + 1}/{n_scans}: {c.state}, {c.energy_keV:.0f} keV, {c.voxel_size_um:.2f} µm, "
+            progress(f"scan {i + 1}/{n_scans}: {c.size}³, {c.state}, {c.energy_keV:.0f} keV, {c.voxel_size_um:.2f} µm, "
                      f"{c.photons:.0f} photons, distance {c.distance_mm:.0f} mm"
                      f"{' + Paganin' if c.paganin else ''}, PSF {c.psf_sigma_px:.1f} px, fov {c.fov}, inclusions "
                      f"{c.inclusion_radius_um:.1f} µm × {c.inclusion_aspect:.2f}, tilt {c.inclusion_tilt_deg:.0f}°")

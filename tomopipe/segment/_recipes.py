@@ -154,7 +154,7 @@ def train_from_simulation(out, *, config=None, series=None, init=None, progress=
         Model stem: writes ``<out>.safetensors`` and the card ``<out>.md``.
     config : TrainConfig, optional
     series : dict, optional
-        ``n_cells`` (scans, one cell each), ``seed``, ``size``: arguments of
+        ``n_cells`` (scans, one cell each), ``seed``, ``size`` (an int or a list): arguments of
         :func:`tomopipe.segment._domain.randomized_series` (default :data:`TRAINING_SERIES`).
         A dict with ``voxel_size_um`` and ``photons`` ranges instead selects the fixed-condition
         series of :func:`simulated_series` (how ``tomopipe-unet25d-cus-v1`` was trained).
@@ -207,6 +207,8 @@ def train_from_simulation(out, *, config=None, series=None, init=None, progress=
                 "machine": f"{platform.processor() or platform.machine()}, torch threads "
                            f"{__import__('torch').get_num_threads()}",
                 "final_loss": round(float(hist["loss"].iloc[-1]), 4)}
+    if cfg.patch_min is not None:
+        training["patch_min"] = cfg.patch_min
     if parent is not None:
         training["base_model"] = parent.card.get("name", Path(parent.path).stem)
         training["base_sha256"] = parent.card.get("weights", {}).get("sha256")

@@ -55,6 +55,12 @@ class TrainConfig:
         Channels per U-Net level.
     patch : int
         Side of the training patches (voxels), a multiple of ``2**(len(features)-1)``.
+    patch_min : int, optional
+        If set, each step draws its patch side uniformly from the multiples of
+        ``2**(len(features)-1)`` between `patch_min` and `patch` (all patches of a step share
+        it): the network also learns fields of view smaller than `patch`, whose borders are
+        those of the image (inference on small volumes or crops sees such borders). Default:
+        every patch is `patch` (smaller volumes are padded to it and the padding ignored).
     batch : int
         Planes per step (2.5-D network).
     iterations : int
@@ -89,6 +95,7 @@ class TrainConfig:
     in_channels: int = 5
     features: tuple = (8, 16, 32, 64, 128)
     patch: int = 128
+    patch_min: int | None = None
     batch: int = 12
     iterations: int = 5000
     lr: float = 3e-3
@@ -105,6 +112,11 @@ class TrainConfig:
     time_limit_s: float | None = None
     classes: tuple = DEFAULT_CLASSES
     schema: dict = field(default_factory=lambda: dict(DEFAULT_SCHEMA))
+
+    def __post_init__(self):
+        if self.patch_min is not None and not 2 ** (len(self.features) - 1) <= self.patch_min <= self.patch:
+            raise ValueError(f"patch_min {self.patch_min} must lie between {2 ** (len(self.features) - 1)} "
+                             f"and patch {self.patch}")
 
 
 class _Sampler:
@@ -176,8 +188,9 @@ class _Sampler:
         s = int(self.rng.integers(0, n - p + 1))
         return s, s + p
 
-    def sample_2d(self, batch):
+    def sample_2d(self, batch, patch=None):
         cfg, rng = self.cfg, self.rng
+        p = int(patch or cfg.patch)
         c = (cfg.in_channels - 1) // 2
         xs, ys = [], []
         for _ in range(batch):
@@ -191,13 +204,13 @@ class _Sampler:
                 j = int(rng.integers(0, n_plane))
             else:  # sparse corrections: planes through annotated voxels only
                 j = int(sparse[across][int(rng.integers(0, len(sparse[across])))])
-            z0, z1 = self._window(nz, cfg.patch)
-            if sparse is not None and len(sparse[1 - across]) and n_other > cfg.patch:
+            z0, z1 = self._window(nz, p)
+            if sparse is not None and len(sparse[1 - across]) and n_other > p:
                 anchor = int(sparse[1 - across][int(rng.integers(0, len(sparse[1 - across])))])
-                o0 = int(rng.integers(max(0, anchor - cfg.patch + 1), min(anchor, n_other - cfg.patch) + 1))
-                o1 = o0 + cfg.patch
+                o0 = int(rng.integers(max(0, anchor - p + 1), min(anchor, n_other - p) + 1))
+                o1 = o0 + p
             else:
-                o0, o1 = self._window(n_other, cfg.patch)
+                o0, o1 = self._window(n_other, p)
             lo, hi = max(j - c, 0), min(j + c + 1, n_plane)
             if across == 0:
                 v = np.asarray(vol[z0:z1, lo:hi, o0:o1], dtype=np.float32)  # (z, planes, x)
@@ -213,17 +226,18 @@ class _Sampler:
                 v, lb = v[:, :, ::-1], lb[:, ::-1]
             if rng.random() < 0.5:
                 v = v[::-1]
-            xs.append(self._pad(self._normalized(v, i), 0.0))
-            ys.append(self._pad(self.lut[np.asarray(lb)], -100))
+            xs.append(self._pad(self._normalized(v, i), 0.0, p))
+            ys.append(self._pad(self.lut[np.asarray(lb)], -100, p))
         return np.stack(xs), np.stack(ys)
 
-    def sample_3d(self, batch):
+    def sample_3d(self, batch, patch=None):
         cfg, rng = self.cfg, self.rng
+        p = int(patch or cfg.patch)
         xs, ys = [], []
         for _ in range(batch):
             i = int(rng.choice(len(self.pairs), p=self.p))
             vol, lab = self.pairs[i]
-            sl = tuple(slice(*self._window(n, cfg.patch)) for n in vol.shape)
+            sl = tuple(slice(*self._window(n, p)) for n in vol.shape)
             v = np.asarray(vol[sl], dtype=np.float32)
             lb = self.lut[np.asarray(lab[sl])]
             for ax in range(3):
@@ -231,12 +245,11 @@ class _Sampler:
                     v, lb = np.flip(v, ax), np.flip(lb, ax)
             if rng.random() < 0.5:
                 v, lb = v.transpose(0, 2, 1), lb.transpose(0, 2, 1)
-            xs.append(self._pad(self._normalized(v, i), 0.0)[None])
-            ys.append(self._pad(lb, -100))
+            xs.append(self._pad(self._normalized(v, i), 0.0, p)[None])
+            ys.append(self._pad(lb, -100, p))
         return np.stack(xs), np.stack(ys)
 
-    def _pad(self, a, value):
-        p = self.cfg.patch
+    def _pad(self, a, value, p):
         nd = 3 if self.cfg.ndim == 3 else 2
         spatial = a.shape[-nd:]
         widths = [(0, 0)] * (a.ndim - nd) + [(0, p - s) for s in spatial]
@@ -338,6 +351,10 @@ def train_unet(pairs, config=None, *, init=None, progress=None, cancel=None):
         net = UNet(cfg.in_channels if cfg.ndim == 2 else 1, len(cfg.classes), cfg.features, ndim=cfg.ndim)
     if cfg.patch % net.multiple:
         raise ValueError(f"patch {cfg.patch} must be a multiple of {net.multiple}")
+    if cfg.patch_min is not None and not net.multiple <= cfg.patch_min <= cfg.patch:
+        raise ValueError(f"patch_min {cfg.patch_min} must lie between {net.multiple} and patch {cfg.patch}")
+    sides = (None if cfg.patch_min is None else
+             np.arange(-(-cfg.patch_min // net.multiple), cfg.patch // net.multiple + 1) * net.multiple)
     channels_last = cfg.ndim == 2 and cfg.memory_format == "channels_last"
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
@@ -363,10 +380,11 @@ def train_unet(pairs, config=None, *, init=None, progress=None, cancel=None):
         if cancel is not None and cancel():
             net.eval()
             raise TrainingCancelled(f"training cancelled at step {step - 1}/{cfg.iterations}")
+        side = None if sides is None else int(sides[int(rng.integers(0, len(sides)))])
         if cfg.ndim == 2:
-            x, y = sampler.sample_2d(cfg.batch)
+            x, y = sampler.sample_2d(cfg.batch, side)
         else:
-            x, y = sampler.sample_3d(cfg.cubes)
+            x, y = sampler.sample_3d(cfg.cubes, side)
         x = torch.from_numpy(x)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
