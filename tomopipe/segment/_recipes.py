@@ -227,6 +227,12 @@ def train_from_simulation(out, *, config=None, series=None, init=None, progress=
             training["domain_notes"] += ("; in the non-nominal scans the Cu-rich inclusions' mean semi-axis, aspect "
                                          "and tilt of the short axis from z are drawn too (random orientation at "
                                          "90°)")
+        if isinstance(series.get("size"), (list, tuple)):
+            training["domain_notes"] += (f"; cells of {', '.join(str(int(n)) for n in series['size'])} voxels per "
+                                         "side in turn (smaller samples and fields of view)")
+    if cfg.patch_min is not None:
+        training["domain_notes"] = (training.get("domain_notes", "") + ("; " if randomized else "")
+                                    + f"patch side drawn per step from {cfg.patch_min} to {cfg.patch} voxels")
     domain = input_domain([v.mu for v in vols], cfg)
     card = _card(net, cfg, name=Path(out).name, training=training, metrics={}, voxel_range=voxel_range,
                  domain=domain)
