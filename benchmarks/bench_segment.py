@@ -41,7 +41,7 @@ from _results import machine_info, write_section
 OLD = "tomopipe-unet25d-cus-v1"
 #: Models compared with the default: the one trained on a wider domain (bundled, not the
 #: default) and the first default.
-COMPARED = ("tomopipe-unet25d-cus-v3", OLD)
+COMPARED = ("tomopipe-unet25d-cus-v2", OLD)
 VOID = ("pore", "crack")
 
 
@@ -78,7 +78,7 @@ def _summary(table):
 
 
 def _models():
-    """[(short name, model)]: the default, then :data:`COMPARED` named by their version ("v3", "v1")."""
+    """[(short name, model)]: the default, then :data:`COMPARED` named by their version ("v2", "v1")."""
     from tomopipe.segment import load_model
 
     return [("default", load_model("default", device="cpu"))] + [
@@ -174,8 +174,8 @@ def accuracy_section(tables, rows, rf_fit_s, new, old):
         + " (35 keV, absorption, the CuS study's cell: v1's training domain). **Randomized**: "
         f"{HELDOUT_RANDOMIZED['n_cells']} scans drawn like the default model's training scans with seed "
         f"{HELDOUT_RANDOMIZED['seed']} (20–80 keV, phase contrast, blur, rings, cut field of view, …). Default "
-        f"model `{new.card['name']}` (sha256 {new.card['weights']['sha256'][:12]}…), `v3` = `{COMPARED[0]}` (bundled, "
-        f"not the default), previous `{old.card['name']}`; "
+        f"model `{new.card['name']}` (sha256 {new.card['weights']['sha256'][:12]}…), `v2` = `{COMPARED[0]}` (the previous "
+        f"default), first `{old.card['name']}`; "
         f"random forest trained on three nominal training scans (20 000 voxels per class, fit {rf_fit_s:.0f} s).", ""]
     for name, t in tables.items():
         lines += [f"{name.capitalize()} held-out scans, Dice:", "",
@@ -283,9 +283,9 @@ def generalization_section(res):
              "filling the field of view (seed 11), or a cylinder 1.3× wider than it (seed 12); never used in "
              "training. **Simulator**: held-out cells (seeds 9101–9106, D0.7V) of tomopipe's simulator under the "
              "same conditions. "
-             f"Default model `{card['name']}` (sha256 {card['weights']['sha256'][:12]}…); `{COMPARED[0]}` = the default "
-             "trained further on scans whose inclusions have drawn size, aspect and orientation (bundled, not the "
-             f"default: its card says why); `{COMPARED[1]}` the first default (μ ÷ 25 at 35 keV). "
+             f"Default model `{card['name']}` (sha256 {card['weights']['sha256'][:12]}…); `{COMPARED[0]}` = the previous "
+             "default (the default's ancestor: the default is v2 trained further on scans with varied inclusion "
+             f"shapes, then on cells of three sizes; its card); `{COMPARED[1]}` the first default (μ ÷ 25 at 35 keV). "
              "**mean**: mean Dice over the six non-void classes (electrolyte, active, inclusion, lithium, current "
              "collector, outside) present in the truth — a class absent from the truth has no Dice (MONAI's "
              "`ignore_empty` convention; here `outside` in every scan, the sample fills the field of view); "

@@ -37,11 +37,11 @@ __all__ = ["SegmentationModel", "load_model", "save_model", "default_model_path"
 FORMAT = "tomopipe-unet/1"
 _REQUIRED = ("name", "format", "architecture", "classes", "schema", "voxel_size_um", "normalization",
              "inference", "weights")
-DEFAULT_MODEL = "tomopipe-unet25d-cus-v2"
-#: Bundled models, loadable by name (``load_model("tomopipe-unet25d-cus-v1")``): the default,
-#: ``tomopipe-unet25d-cus-v3`` (trained on a wider domain, for scans unlike the simulator; its
-#: card says when to use it) and the earlier default, kept for reproducibility.
-BUNDLED_MODELS = ("tomopipe-unet25d-cus-v2", "tomopipe-unet25d-cus-v3", "tomopipe-unet25d-cus-v1")
+DEFAULT_MODEL = "tomopipe-unet25d-cus-v4"
+#: Bundled models, loadable by name (``load_model("tomopipe-unet25d-cus-v1")``): the default and
+#: the earlier ones, kept for reproducibility (v3: v4's parent, v2 and v1: earlier defaults).
+BUNDLED_MODELS = ("tomopipe-unet25d-cus-v4", "tomopipe-unet25d-cus-v3", "tomopipe-unet25d-cus-v2",
+                  "tomopipe-unet25d-cus-v1")
 
 
 def default_model_path(name=None):
