@@ -246,8 +246,8 @@ def randomized_series(n_scans, *, seed=0, size=128, shapes="cus", progress=None)
         c = draw_conditions(rng, seed * 10_000 + i, sizes[i % len(sizes)], shapes=shapes)
         vols.append(simulate_conditions(c))
         if progress:
-            progress(f"scan {i + 1}/{n_scans}: {c.size}³, {c.state}, {c.energy_keV:.0f} keV, {c.voxel_size_um:.2f} µm, "
-                     f"{c.photons:.0f} photons, distance {c.distance_mm:.0f} mm"
+            progress(f"scan {i + 1}/{n_scans}: {c.size}³, {c.state}, {c.energy_keV:.0f} keV, "
+                     f"{c.voxel_size_um:.2f} µm, {c.photons:.0f} photons, distance {c.distance_mm:.0f} mm"
                      f"{' + Paganin' if c.paganin else ''}, PSF {c.psf_sigma_px:.1f} px, fov {c.fov}, inclusions "
                      f"{c.inclusion_radius_um:.1f} µm × {c.inclusion_aspect:.2f}, tilt {c.inclusion_tilt_deg:.0f}°")
     return vols
