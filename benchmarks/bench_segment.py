@@ -39,8 +39,8 @@ import numpy as np
 from _results import machine_info, write_section
 
 OLD = "tomopipe-unet25d-cus-v1"
-#: Models compared with the default: the one trained on a wider domain (bundled, not the
-#: default) and the first default.
+#: Models compared with the default: the previous default (the default's ancestor) and the
+#: first default.
 COMPARED = ("tomopipe-unet25d-cus-v2", OLD)
 VOID = ("pore", "crack")
 

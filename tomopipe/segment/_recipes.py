@@ -212,27 +212,28 @@ def train_from_simulation(out, *, config=None, series=None, init=None, progress=
     if parent is not None:
         training["base_model"] = parent.card.get("name", Path(parent.path).stem)
         training["base_sha256"] = parent.card.get("weights", {}).get("sha256")
+    notes = []
     if randomized:
         training["domain"] = {k: list(v) for k, v in DOMAIN.items()}
-        training["domain_notes"] = ("30 % of the scans at the nominal conditions (35 keV, absorption, default cell); "
-                                    "the others: energy log-uniform, phase contrast in 40 % (half of them with "
-                                    "Paganin, δ/β of Li3PS4), PSF in 60 %, ring-causing column gains in 40 %, "
-                                    "zingers in 30 %, Vo's ring removal in 30 %, sample larger than the field of "
-                                    "view in 30 %, random state of charge, layer thicknesses, particle size, "
-                                    "active fraction, porosity, crack and inclusion fractions")
+        notes.append("30 % of the scans at the nominal conditions (35 keV, absorption, default cell); "
+                     "the others: energy log-uniform, phase contrast in 40 % (half of them with "
+                     "Paganin, δ/β of Li3PS4), PSF in 60 %, ring-causing column gains in 40 %, "
+                     "zingers in 30 %, Vo's ring removal in 30 %, sample larger than the field of "
+                     "view in 30 %, random state of charge, layer thicknesses, particle size, "
+                     "active fraction, porosity, crack and inclusion fractions")
         if series.get("shapes", "cus") == "varied":
             from ._domain import SHAPE_DOMAIN
 
             training["domain"].update({k: list(v) for k, v in SHAPE_DOMAIN.items()})
-            training["domain_notes"] += ("; in the non-nominal scans the Cu-rich inclusions' mean semi-axis, aspect "
-                                         "and tilt of the short axis from z are drawn too (random orientation at "
-                                         "90°)")
+            notes.append("in the non-nominal scans the Cu-rich inclusions' mean semi-axis, aspect and tilt of "
+                         "the short axis from z are drawn too (random orientation at 90°)")
         if isinstance(series.get("size"), (list, tuple)):
-            training["domain_notes"] += (f"; cells of {', '.join(str(int(n)) for n in series['size'])} voxels per "
-                                         "side in turn (smaller samples and fields of view)")
+            notes.append(f"cells of {', '.join(str(int(n)) for n in series['size'])} voxels per side in turn "
+                         "(smaller samples and fields of view)")
     if cfg.patch_min is not None:
-        training["domain_notes"] = (training.get("domain_notes", "") + ("; " if randomized else "")
-                                    + f"patch side drawn per step from {cfg.patch_min} to {cfg.patch} voxels")
+        notes.append(f"patch side drawn per step from {cfg.patch_min} to {cfg.patch} voxels")
+    if notes:
+        training["domain_notes"] = "; ".join(notes)
     domain = input_domain([v.mu for v in vols], cfg)
     card = _card(net, cfg, name=Path(out).name, training=training, metrics={}, voxel_range=voxel_range,
                  domain=domain)

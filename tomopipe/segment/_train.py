@@ -114,9 +114,17 @@ class TrainConfig:
     schema: dict = field(default_factory=lambda: dict(DEFAULT_SCHEMA))
 
     def __post_init__(self):
-        if self.patch_min is not None and not 2 ** (len(self.features) - 1) <= self.patch_min <= self.patch:
-            raise ValueError(f"patch_min {self.patch_min} must lie between {2 ** (len(self.features) - 1)} "
-                             f"and patch {self.patch}")
+        _patch_sides(self, 2 ** (len(self.features) - 1))
+
+
+def _patch_sides(cfg, multiple):
+    """The patch sides a step draws from (multiples of `multiple` from ``cfg.patch_min`` to
+    ``cfg.patch``), or None without ``patch_min``; ValueError if ``patch_min`` is out of range."""
+    if cfg.patch_min is None:
+        return None
+    if not multiple <= cfg.patch_min <= cfg.patch:
+        raise ValueError(f"patch_min {cfg.patch_min} must lie between {multiple} and patch {cfg.patch}")
+    return np.arange(-(-cfg.patch_min // multiple), cfg.patch // multiple + 1) * multiple
 
 
 class _Sampler:
@@ -351,10 +359,7 @@ def train_unet(pairs, config=None, *, init=None, progress=None, cancel=None):
         net = UNet(cfg.in_channels if cfg.ndim == 2 else 1, len(cfg.classes), cfg.features, ndim=cfg.ndim)
     if cfg.patch % net.multiple:
         raise ValueError(f"patch {cfg.patch} must be a multiple of {net.multiple}")
-    if cfg.patch_min is not None and not net.multiple <= cfg.patch_min <= cfg.patch:
-        raise ValueError(f"patch_min {cfg.patch_min} must lie between {net.multiple} and patch {cfg.patch}")
-    sides = (None if cfg.patch_min is None else
-             np.arange(-(-cfg.patch_min // net.multiple), cfg.patch // net.multiple + 1) * net.multiple)
+    sides = _patch_sides(cfg, net.multiple)  # again: a parent model's features may have changed the multiple
     channels_last = cfg.ndim == 2 and cfg.memory_format == "channels_last"
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
