@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tomopipe.simulate import CellParams, generate_cell, insitu_sequence
 from quantify_phantoms import ball, calendered_electrode, cracked_block, cylindrical_cell, touching_groups
 from tomopipe.quantify import ResolutionWarning, crack_stats
 from tomopipe.quantify._cracks import _orientation
@@ -57,14 +58,13 @@ def test_cylindrical_cell_headspace_is_not_a_crack():
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def five_seed_cracks(five_cells):
+def _crack_rows(cells):
     """Crack volume found / truth per seed and state, and the checks that hold for all."""
-    rows = []
-    for seed, (_, states) in five_cells.items():
+    rows, false_um3 = [], []
+    for seed, (_, states) in cells.items():
         for name in ("OCV", "D1.7V"):  # no crack yet
             s = crack_stats(states[name].labels, states[name].voxel_size_um)
-            assert s.n_cracks == 0, (seed, name)
+            false_um3.append(s.total_volume_um3)
         for name in ("D0.7V", "C3.0V"):  # fully grown, partly healed
             st = states[name]
             s = crack_stats(st.labels, st.voxel_size_um, layers=st.layers)
@@ -79,25 +79,42 @@ def five_seed_cracks(five_cells):
             assert pl["volume_um3"].sum() == pytest.approx(s.total_volume_um3)
             assert pl.loc["cathode", "volume_um3"] > 0.95 * s.total_volume_um3
             assert s.orientation["volume_um3"].sum() == pytest.approx(s.total_volume_um3)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), np.array(false_um3)
 
 
-def test_crack_volume_on_five_seeds(five_seed_cracks):
-    """No crack on crack-free cells; the crack volume of the others within 17 % of the
-    truth, 8 of 10 within 10 %; the volume-weighted mean tilt within 2.5°."""
-    res = five_seed_cracks
+def test_crack_volume_on_five_seeds(five_cells):
+    """Issue 11, point 2: no crack on crack-free cells; the crack volume of the fully grown
+    and partly healed states within 10 % of the truth on all five seeds; the
+    volume-weighted mean tilt within 2.5°."""
+    res, false_um3 = _crack_rows(five_cells)
     print(res.round(3).to_string())
-    assert ((res["ratio"] - 1).abs() <= 0.17).all(), res
-    assert ((res["ratio"] - 1).abs() <= 0.10).sum() >= 8, res
+    assert (false_um3 == 0).all(), false_um3
+    assert ((res["ratio"] - 1).abs() <= 0.10).all(), res
     assert abs(res["ratio"].median() - 1) < 0.05
     assert (res["precision"] > 0.8).all()
     assert ((res["tilt"] - res["truth_tilt"]).abs() < 2.5).all()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11, point 2 not met: seed 0 C3.0V reads +16 % "
-                   "(pores touching the crack), seed 3 D0.7V −11 % (small stubby cracks)")
-def test_crack_volume_within_10pct_on_all_five_seeds(five_seed_cracks):
-    assert ((five_seed_cracks["ratio"] - 1).abs() <= 0.10).all()
+def test_crack_volume_on_ten_held_out_seeds():
+    """Seeds 5-14, never used to choose the method's steps or defaults (seeds 0-4 were):
+    within 15 % on all twenty states and 10 % on three in four; the misses are small or
+    tilted cracks (the method reads low), not pores (precision > 0.83). On the twenty
+    crack-free states: one flat pore of seed 5 (~20 voxels, in OCV and D1.7V) and nothing
+    else."""
+    cells = {}
+    for seed in range(5, 15):
+        cell = generate_cell(CellParams(shape=(96, 96, 96), seed=seed))
+        cells[seed] = (None, {s.name: s for s in insitu_sequence(cell, seed=seed)
+                              if s.name in ("OCV", "D1.7V", "D0.7V", "C3.0V")})
+    res, false_um3 = _crack_rows(cells)
+    print(res.round(3).to_string())
+    err = res["ratio"] - 1
+    assert (err.abs() <= 0.15).all(), res
+    assert (err.abs() <= 0.10).sum() >= 15, res
+    assert (err <= 0.10).all()
+    assert (res["precision"] > 0.83).all()
+    assert (false_um3 > 0).sum() <= 2 and false_um3.max() < 20.0, false_um3
+    assert ((res["tilt"] - res["truth_tilt"]).abs() < 2.5).all()
 
 
 def test_crack_class_is_exact(five_cells):
