@@ -182,9 +182,11 @@ def _replace_row(row, info, write):
     end = len(text) if end < 0 else end
     section = text[start:end]
     key = row.split(" | ")[0]
-    lines = [row if line.split(" | ")[0] == key else line for line in section.splitlines()]
-    note = (f"Row `{key.strip('| ')[:40]}…` re-run alone on {info['date']} "
-            f"(load {info['load']}).")
+    name = key.strip("| ").replace("`", "").split(" (")[0]
+    prefix = f"The {name} row re-run alone on "
+    lines = [row if line.split(" | ")[0] == key else line for line in section.splitlines()
+             if not line.startswith(prefix)]  # an older note on this row is replaced
+    note = f"{prefix}{info['date']} (load {info['load']})."
     body = "\n".join(lines[2:]).rstrip() + "\n\n" + note + "\n"
     print(row)
     if write:
