@@ -190,21 +190,19 @@ def _frame(mask, offset, vox):
     return c, w, v
 
 
-def _runs_through(void, axis=0):
-    """Per voxel, the void run along `axis` through it: voxels up to and including the last
-    void one going up (``up``) and going down (``dn``), itself counted in both; 0 on solid.
-    The crop's faces end a run."""
-    void = np.moveaxis(np.asarray(void, bool), axis, 0)
+def _runs_along_z(void):
+    """Per voxel, the void run along z through it: voxels up to and including the last void
+    one going up (``up``) and going down (``dn``), itself counted in both; 0 on solid. The
+    crop's faces end a run."""
+    void = np.asarray(void, bool)
     up = np.zeros(void.shape, np.int32)
     dn = np.zeros(void.shape, np.int32)
-    n = void.shape[0]
-    up[n - 1] = void[n - 1]
-    for i in range(n - 2, -1, -1):
+    up[-1], dn[0] = void[-1], void[0]
+    for i in range(void.shape[0] - 2, -1, -1):
         up[i] = void[i] * (1 + up[i + 1])
-    dn[0] = void[0]
-    for i in range(1, n):
+    for i in range(1, void.shape[0]):
         dn[i] = void[i] * (1 + dn[i - 1])
-    return np.moveaxis(up, 0, axis), np.moveaxis(dn, 0, axis)
+    return up, dn
 
 
 def _grow(core, void, offset, vox, half_um, steps, iterations=3):
@@ -249,7 +247,7 @@ def _grow(core, void, offset, vox, half_um, steps, iterations=3):
             break
         region = new
     region = grown(region, half_um + slack / 2.0)
-    up, dn = _runs_through(void, 0)
+    up, dn = _runs_along_z(void)
     for _ in range(2):
         region = _trim(region, up, dn, offset, vox, half_um, slack)
     return region
@@ -274,12 +272,8 @@ def _trim(region, up, dn, offset, vox, half_um, slack):
     a, b, h0 = np.sqrt(5.0 * w[2]), np.sqrt(5.0 * w[1]), np.sqrt(5.0 * w[0])
     rho2 = (d @ v[:, 2] / a) ** 2 + (d @ v[:, 1] / b) ** 2
     lens = np.abs(t) <= h0 * np.sqrt(np.clip(1.0 - rho2, 0.0, None)) + slack
-    return _mask_of(idx[lens & ~cut], region.shape)
-
-
-def _mask_of(idx, shape):
-    out = np.zeros(shape, bool)
-    out[tuple(idx.T)] = True
+    out = np.zeros_like(region)
+    out[tuple(idx[lens & ~cut].T)] = True
     return out
 
 
