@@ -1,5 +1,6 @@
-"""Cracks told from pores (tomopipe.quantify.crack_stats): the simulator's truth on five seeds,
-independent phantoms (tests/quantify/quantify_phantoms.py) and the cases of issue 11."""
+"""Cracks told from pores (tomopipe.quantify.crack_stats): the simulator's truth on the five
+seeds of issue 11 and twenty confirmation seeds, independent phantoms
+(tests/quantify/quantify_phantoms.py) and the cases of issue 11."""
 
 import dask.array as da
 import numpy as np
@@ -53,7 +54,7 @@ def test_cylindrical_cell_headspace_is_not_a_crack():
 
 
 # --------------------------------------------------------------------------------------------
-# the simulator's truth, five seeds
+# the simulator's truth: the five seeds of issue 11, twenty confirmation seeds
 # --------------------------------------------------------------------------------------------
 
 
@@ -82,32 +83,35 @@ def _crack_rows(cells):
 
 
 def test_crack_volume_on_five_seeds(five_cells):
-    """Issue 11, point 2: no crack on crack-free cells; the crack volume of the fully grown
-    and partly healed states within 10 % of the truth on all five seeds; the
-    volume-weighted mean tilt within 2.5°."""
+    """Issue 11, point 2, on its five seeds: no crack on crack-free cells; the volume-weighted
+    mean tilt within 2.5°. The crack volume of the fully grown and partly healed states is
+    within 10 % of the truth on seeds 0, 1, 2 and 4; seed 3 reads -22 and -25 %: its crack
+    of ~390 voxels lies across pores (only a quarter to two fifths of it is a sheet between
+    solid faces), which step 5 leaves out. The earlier default ``min_extent=1.15``, chosen
+    on these seeds, read all ten states within 10 % here but reported false cracks in 9 of
+    30 other cells (benchmarks/RESULTS.md, crack detection by seed group)."""
     res, false_um3 = _crack_rows(five_cells)
     print(res.round(3).to_string())
+    err = res["ratio"] - 1
     assert (false_um3 == 0).all(), false_um3
-    assert ((res["ratio"] - 1).abs() <= 0.10).all(), res
-    assert abs(res["ratio"].median() - 1) < 0.05
+    assert (err[res["seed"] != 3].abs() <= 0.10).all(), res
+    assert (err[res["seed"] == 3].between(-0.30, -0.15)).all(), res
     assert (res["precision"] > 0.8).all()
     assert ((res["tilt"] - res["truth_tilt"]).abs() < 2.5).all()
 
 
-def test_crack_volume_on_ten_held_out_seeds(held_out_cells):
-    """Seeds 5-14, never used to choose the method's steps or defaults (seeds 0-4 were):
-    within 15 % on all twenty states and 10 % on three in four; the misses are small or
-    tilted cracks (the method reads low), not pores (precision > 0.83). On the twenty
-    crack-free states: one flat pore of seed 5 (~20 voxels, in OCV and D1.7V) and nothing
-    else."""
-    res, false_um3 = _crack_rows(held_out_cells)
+def test_crack_volume_on_twenty_confirmation_seeds(confirm_cells):
+    """Seeds 35-54, run only to confirm the defaults chosen on seeds 5-34: no crack in any of
+    the forty crack-free states; 34 of the 40 cracked states within 10 % (all within 20 %,
+    the misses low: small cracks or cracks across pores), precision > 0.75."""
+    res, false_um3 = _crack_rows(confirm_cells)
     print(res.round(3).to_string())
     err = res["ratio"] - 1
-    assert (err.abs() <= 0.15).all(), res
-    assert (err.abs() <= 0.10).sum() >= 15, res
-    assert (err <= 0.10).all()
-    assert (res["precision"] > 0.83).all()
-    assert (false_um3 > 0).sum() <= 2 and false_um3.max() < 20.0, false_um3
+    assert (false_um3 == 0).all(), false_um3
+    assert (err.abs() <= 0.10).sum() >= 32, res
+    assert (err.abs() <= 0.20).all(), res
+    assert err.abs().median() <= 0.05
+    assert (res["precision"] > 0.75).all()
     assert ((res["tilt"] - res["truth_tilt"]).abs() < 2.5).all()
 
 
@@ -183,6 +187,8 @@ def test_orientation_helper_and_bad_input():
         crack_stats(lab, 1.0, schema={"NMC": 1})
     with pytest.raises(ValueError, match="flatness_max"):
         crack_stats(lab, 1.0, flatness_max=0)
+    with pytest.raises(ValueError, match="min_sheet_fraction"):
+        crack_stats(lab, 1.0, min_sheet_fraction=1.5)
     with pytest.raises(TypeError, match="n_layers=2"):
         crack_stats(lab, 1.0, layers=2)
     with pytest.warns(ResolutionWarning, match="sheet_radius_um"):

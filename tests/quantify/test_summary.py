@@ -19,8 +19,8 @@ def test_quantify_labels_against_truth_and_chunked(d07):
     m = quantify_labels(d07.labels, 0.88, max_pore_diameter_um=12.0)
     t = d07.totals
     assert m.summary["inclusion_volume_um3"] == pytest.approx(t["inclusion_volume_um3"], rel=0.10)
-    # a small (64³) cell: +22 % (pores touching the cracks; see test_cracks.py for five seeds)
-    assert m.summary["crack_volume_um3"] == pytest.approx(t["crack_volume_um3"], rel=0.25)
+    # a small (64³) cell: +5 % (see test_cracks.py for the accuracy over many seeds)
+    assert m.summary["crack_volume_um3"] == pytest.approx(t["crack_volume_um3"], rel=0.10)
     assert m.summary["crack_angle_to_z_deg"] < 10
     assert m.summary["crack_volume_weighted_angle_to_z_deg"] < 10
     assert len(m.tables["layers"]) == 10
