@@ -395,8 +395,9 @@ def crack_stats(labels, voxel_size_um, *, schema=None, layers=None, n_layers=Non
        `min_extent` discs is kept if, once grown, at least `min_sheet_fraction` of its
        voxels are bounded by solid on both faces (their void run along z ends inside the
        slab on both sides). A small crack is a sheet between two solid faces; a flat piece
-       of a pore has the rest of the pore beyond one face (on the simulator's cells: 0.27
-       of a crack's voxels on average touch void beyond a face, 0.87 of a pore piece's).
+       of a pore has the rest of the pore beyond one face (on the simulator's cells, seeds
+       0-24: on average 0.27 of a crack's voxels touch void beyond a face, 0.87 of a pore
+       piece's).
 
     Parameters
     ----------
