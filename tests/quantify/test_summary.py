@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 import zarr
 
+import tomopipe.quantify
+
 from tomopipe.pipeline import load_workflow, run_workflow
 from tomopipe.quantify import ResolutionWarning, quantify_labels, read_table
 from tomopipe.schema import LabelSchema, MissingClassError
@@ -31,7 +33,7 @@ def test_quantify_labels_against_truth_and_chunked(d07):
     np.testing.assert_allclose(chunked.tables["layers"]["porosity"], m.tables["layers"]["porosity"], rtol=1e-12)
 
 
-def test_metrics_stage_in_a_simulated_workflow(tmp_path):
+def test_metrics_stage_in_a_simulated_workflow(tmp_path, monkeypatch):
     series = simulate_insitu(tmp_path, size=48, states=["D0.7V"])
     wf = load_workflow(series.workflows[0])
     res = run_workflow(wf, progress=False)
@@ -47,6 +49,10 @@ def test_metrics_stage_in_a_simulated_workflow(tmp_path):
         assert (folder / f).is_file(), f
     again = run_workflow(wf, progress=False)
     assert "metrics" in again.skipped
+    # a change of what the quantification methods compute is a change of the metrics stage
+    monkeypatch.setattr(tomopipe.quantify, "METHODS_REVISION", "test")
+    third = run_workflow(wf, progress=False)
+    assert third.ran == ["metrics"] and "segmentation" in third.skipped
 
 
 # --------------------------------------------------------------------------------------------

@@ -68,8 +68,11 @@ def metrics_stage(cfg, labels: LabelSource, *, voxel_size_um, schema=None, title
     """
     from ..quantify import UNITS, plot_layer_profiles, plot_orientation, quantify_labels, write_tables
 
+    from .. import quantify
+
     voxel = [float(v) for v in voxel_size_um]
-    params = {**cfg.model_dump(mode="json"), "voxel_size_um": voxel, "schema": schema}
+    params = {**cfg.model_dump(mode="json"), "voxel_size_um": voxel, "schema": schema,
+              "methods_revision": quantify.METHODS_REVISION}
 
     def write(w):
         arr = labels.open()

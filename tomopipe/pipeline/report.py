@@ -70,8 +70,11 @@ def truth_stage(cfg, truth_path, *, voxel_size_um):
     -------
     Stage
     """
+    from .. import quantify
+
     voxel = [float(v) for v in voxel_size_um]
-    params = {**cfg.model_dump(mode="json"), "pore_sizes": False, "voxel_size_um": voxel}
+    params = {**cfg.model_dump(mode="json"), "pore_sizes": False, "voxel_size_um": voxel,
+              "methods_revision": quantify.METHODS_REVISION}
 
     def write(w):
         from ..quantify import UNITS, quantify_labels, write_tables

@@ -49,7 +49,14 @@ from ._report import plot_layer_profiles, plot_orientation, read_table, write_ta
 from ._summary import UNITS, Metrics, quantify_labels
 from ._thickness import local_thickness, thickness_distribution
 
+#: Revision of what the methods of this package compute: changed whenever one of them gives
+#: other numbers for the same labels and parameters (the crack defaults of 2026-12-01, …).
+#: Part of the fingerprint of the pipeline's ``metrics`` and ``truth`` stages, so a store's
+#: earlier metrics are recomputed rather than reused after such a change.
+METHODS_REVISION = "2026-12-01"
+
 __all__ = [
+    "METHODS_REVISION",
     "slice_counts", "layer_stats", "porosity_profile", "LayerStats",
     "grey_profile", "grey_quantiles", "find_interfaces", "Interfaces",
     "label_objects", "object_table", "connected_to", "Connection",
