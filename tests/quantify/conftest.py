@@ -1,5 +1,6 @@
 """Shared fixtures of the quantification tests: simulated cells of the five seeds of issue
 11, and of twenty seeds run only to confirm the crack defaults."""
+
 import pytest
 
 from tomopipe.simulate import CellParams, generate_cell, insitu_sequence

@@ -96,6 +96,7 @@ def test_crack_volume_on_five_seeds(five_cells):
     assert (false_um3 == 0).all(), false_um3
     assert (err[res["seed"] != 3].abs() <= 0.10).all(), res
     assert (err[res["seed"] == 3].between(-0.30, -0.15)).all(), res
+    assert abs(res["ratio"].median() - 1) < 0.05
     assert (res["precision"] > 0.8).all()
     assert ((res["tilt"] - res["truth_tilt"]).abs() < 2.5).all()
 

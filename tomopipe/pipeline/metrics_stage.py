@@ -66,13 +66,12 @@ def metrics_stage(cfg, labels: LabelSource, *, voxel_size_um, schema=None, title
     -------
     Stage
     """
-    from ..quantify import UNITS, plot_layer_profiles, plot_orientation, quantify_labels, write_tables
-
-    from .. import quantify
+    from ..quantify import (METHODS_REVISION, UNITS, plot_layer_profiles, plot_orientation, quantify_labels,
+                            write_tables)
 
     voxel = [float(v) for v in voxel_size_um]
     params = {**cfg.model_dump(mode="json"), "voxel_size_um": voxel, "schema": schema,
-              "methods_revision": quantify.METHODS_REVISION}
+              "methods_revision": METHODS_REVISION}
 
     def write(w):
         arr = labels.open()

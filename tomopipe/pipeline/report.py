@@ -70,11 +70,11 @@ def truth_stage(cfg, truth_path, *, voxel_size_um):
     -------
     Stage
     """
-    from .. import quantify
+    from ..quantify import METHODS_REVISION
 
     voxel = [float(v) for v in voxel_size_um]
     params = {**cfg.model_dump(mode="json"), "pore_sizes": False, "voxel_size_um": voxel,
-              "methods_revision": quantify.METHODS_REVISION}
+              "methods_revision": METHODS_REVISION}
 
     def write(w):
         from ..quantify import UNITS, quantify_labels, write_tables

@@ -205,8 +205,9 @@ def _runs_along_z(void):
     return up, dn
 
 
-def _grow(core, void, offset, vox, half_um, steps, iterations=3):
-    """The crack grown from its core (step 4 of :func:`crack_stats`).
+def _grow(core, void, runs, offset, vox, half_um, steps, iterations=3):
+    """The crack grown from its core (step 4 of :func:`crack_stats`); `runs` are
+    :func:`_runs_along_z` of `void`.
 
     1. **Plane.** The void reached from `core` in at most `steps` steps (26-neighbours)
        inside the slab ``|n·(p − c)| <= half_um + dz / 2`` around the plane fitted to the
@@ -247,21 +248,20 @@ def _grow(core, void, offset, vox, half_um, steps, iterations=3):
             break
         region = new
     region = grown(region, half_um + slack / 2.0)
-    up, dn = _runs_along_z(void)
+    up, dn = runs
     for _ in range(2):
         region = _trim(region, up, dn, offset, vox, half_um, slack)
     return region
 
 
-def _sheet_fraction(region, void, offset, vox, half_um):
-    """Share of the voxels of a grown crack whose void run along z ends inside its slab
-    ``half_um`` on both sides: void bounded by solid on both faces (step 5 of
-    :func:`crack_stats`)."""
+def _sheet_fraction(region, runs, offset, vox, half_um):
+    """Share of the voxels of a grown crack whose void run along z (`runs`, of
+    :func:`_runs_along_z`) ends inside its slab ``half_um`` on both sides: void bounded by
+    solid on both faces (step 5 of :func:`crack_stats`)."""
     idx = np.argwhere(region)
     if len(idx) < 4:
         return 0.0
-    up, dn = _runs_along_z(void)
-    *_, leaves_up, leaves_dn = _leaving_slab(idx, region, up, dn, offset, np.asarray(vox, float), half_um)
+    *_, leaves_up, leaves_dn = _leaving_slab(idx, region, *runs, offset, np.asarray(vox, float), half_um)
     return float(np.mean(~(leaves_up | leaves_dn)))
 
 
@@ -599,8 +599,9 @@ def _cracks_by_shape(lab, sch, vox, a_um, r_um, g_um, fmax, ext, min_sheet, min_
             core_k = np.asarray(c_crop) == cand.at[k, "id"]
             offset = tuple(x.start for x in sl)
             v_crop = np.asarray(v_crop, dtype=bool)
-            region = _grow(core_k, v_crop, offset, vox, half_of[k], steps)
-            if narrow[k] and _sheet_fraction(region, v_crop, offset, vox, half_of[k]) < min_sheet:
+            runs = _runs_along_z(v_crop)  # shared by the trim and the sheet test
+            region = _grow(core_k, v_crop, runs, offset, vox, half_of[k], steps)
+            if narrow[k] and _sheet_fraction(region, runs, offset, vox, half_of[k]) < min_sheet:
                 continue
             # kept as flat indices in the crop: memory ∝ crack voxels, not crop volume
             grown.append((sl, np.flatnonzero(region).astype(np.int64), len(grown) + 1))
